@@ -1,0 +1,221 @@
+package onnxio
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/onnxq/onnxq/onnxio/onnxpb"
+)
+
+// ElemCount returns the number of elements of a tensor with the given
+// dims, or an error if a dim is negative or the product overflows int64.
+func ElemCount(dims []int64) (int64, error) {
+	n := int64(1)
+	for i, d := range dims {
+		if d < 0 {
+			return 0, fmt.Errorf("dim %d is negative (%d)", i, d)
+		}
+		hi, lo := bits.Mul64(uint64(n), uint64(d))
+		if hi != 0 || lo > math.MaxInt64 {
+			return 0, fmt.Errorf("dims %v: element count overflows int64", dims)
+		}
+		n = int64(lo)
+	}
+	return n, nil
+}
+
+// ByteSize returns the number of bytes that raw_data (or an external data
+// block) of a tensor must have: ceil(count * bits / 8). It fails for STRING
+// and unknown types and on overflow.
+func ByteSize(dt int32, count int64) (int64, error) {
+	b := ElemBits(dt)
+	if b == 0 {
+		return 0, fmt.Errorf("data type %s has no fixed element size", DataTypeName(dt))
+	}
+	if count > math.MaxInt64/int64(b) {
+		return 0, fmt.Errorf("%d elements of %s overflow int64 bytes", count, DataTypeName(dt))
+	}
+	return (count*int64(b) + 7) / 8, nil
+}
+
+// ExternalInfo is the parsed external_data of a tensor.
+type ExternalInfo struct {
+	Location string // relative path, as stored in the model
+	Offset   int64
+	Length   int64 // -1 when the model does not say
+}
+
+// ParseExternal parses a tensor's external_data entries. It rejects a
+// location that is absolute, empty or leaves the model's folder, and
+// offsets or lengths that are not non-negative integers.
+func ParseExternal(t *onnxpb.TensorProto) (ExternalInfo, error) {
+	info := ExternalInfo{Length: -1}
+	for _, kv := range t.GetExternalData() {
+		switch kv.GetKey() {
+		case "location":
+			info.Location = kv.GetValue()
+		case "offset", "length":
+			v, err := strconv.ParseInt(kv.GetValue(), 10, 64)
+			if err != nil || v < 0 {
+				return info, fmt.Errorf("external data %s %q is not a non-negative integer", kv.GetKey(), kv.GetValue())
+			}
+			if kv.GetKey() == "offset" {
+				info.Offset = v
+			} else {
+				info.Length = v
+			}
+		}
+	}
+	if err := checkLocation(info.Location); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+func checkLocation(loc string) error {
+	switch {
+	case loc == "":
+		return fmt.Errorf("external data has no location")
+	case strings.ContainsRune(loc, 0):
+		return fmt.Errorf("external data location %q contains a NUL byte", loc)
+	case filepath.IsAbs(loc) || strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, `\`):
+		return fmt.Errorf("external data location %q is absolute; it must be relative to the model's folder", loc)
+	}
+	clean := filepath.Clean(filepath.FromSlash(loc))
+	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) || clean == "." {
+		return fmt.Errorf("external data location %q leaves the model's folder", loc)
+	}
+	return nil
+}
+
+// checkModel verifies every tensor of m. dir is the model's folder (for
+// external data), or "" when the model did not come from a file.
+func checkModel(m *onnxpb.ModelProto, dir string) error {
+	sizes := map[string]int64{}
+	return WalkTensors(m, func(site TensorSite, t *onnxpb.TensorProto) error {
+		if err := checkTensor(t, dir, sizes); err != nil {
+			return fmt.Errorf("tensor %s: %w", site, err)
+		}
+		return nil
+	})
+}
+
+func checkTensor(t *onnxpb.TensorProto, dir string, fileSizes map[string]int64) error {
+	n, err := ElemCount(t.GetDims())
+	if err != nil {
+		return err
+	}
+	dt := t.GetDataType()
+	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		if dt == int32(onnxpb.TensorProto_STRING) {
+			return fmt.Errorf("STRING tensors cannot be stored as external data")
+		}
+		want, err := ByteSize(dt, n)
+		if err != nil {
+			return err
+		}
+		info, err := ParseExternal(t)
+		if err != nil {
+			return err
+		}
+		if info.Length >= 0 && info.Length != want {
+			return fmt.Errorf("external data length %d disagrees with dims %v of %s (%d bytes)", info.Length, t.GetDims(), DataTypeName(dt), want)
+		}
+		if dir == "" {
+			return nil
+		}
+		size, ok := fileSizes[info.Location]
+		if !ok {
+			p, err := resolveExternal(dir, info.Location)
+			if err != nil {
+				return err
+			}
+			st, err := os.Stat(p)
+			if err != nil {
+				return fmt.Errorf("external data file: %w", err)
+			}
+			size = st.Size()
+			fileSizes[info.Location] = size
+		}
+		if info.Offset > size || want > size-info.Offset {
+			return fmt.Errorf("external data %q holds %d bytes; the tensor needs %d at offset %d", info.Location, size, want, info.Offset)
+		}
+		return nil
+	}
+	if t.RawData != nil {
+		if dt == int32(onnxpb.TensorProto_STRING) {
+			return fmt.Errorf("STRING tensor uses raw_data")
+		}
+		want, err := ByteSize(dt, n)
+		if err != nil {
+			return err
+		}
+		if int64(len(t.RawData)) != want {
+			return fmt.Errorf("raw_data has %d bytes but dims %v of %s need %d", len(t.RawData), t.GetDims(), DataTypeName(dt), want)
+		}
+		return nil
+	}
+	have, field := typedLen(t)
+	if field == "" {
+		return nil // no data at all: the checker decides whether that is allowed where it is used
+	}
+	want := n
+	switch onnxpb.TensorProto_DataType(dt) {
+	case onnxpb.TensorProto_COMPLEX64, onnxpb.TensorProto_COMPLEX128:
+		want = 2 * n
+	case onnxpb.TensorProto_INT4, onnxpb.TensorProto_UINT4, onnxpb.TensorProto_FLOAT4E2M1:
+		if have == (n+1)/2 {
+			want = have
+		}
+	}
+	if have != want {
+		return fmt.Errorf("%s has %d values but dims %v of %s need %d", field, have, t.GetDims(), DataTypeName(dt), want)
+	}
+	return nil
+}
+
+// typedLen returns the length and name of the typed data field in use.
+func typedLen(t *onnxpb.TensorProto) (int64, string) {
+	switch {
+	case len(t.FloatData) > 0:
+		return int64(len(t.FloatData)), "float_data"
+	case len(t.Int32Data) > 0:
+		return int64(len(t.Int32Data)), "int32_data"
+	case len(t.Int64Data) > 0:
+		return int64(len(t.Int64Data)), "int64_data"
+	case len(t.DoubleData) > 0:
+		return int64(len(t.DoubleData)), "double_data"
+	case len(t.Uint64Data) > 0:
+		return int64(len(t.Uint64Data)), "uint64_data"
+	case len(t.StringData) > 0:
+		return int64(len(t.StringData)), "string_data"
+	}
+	return 0, ""
+}
+
+// resolveExternal joins a checked location to dir and makes sure that the
+// result, after following symbolic links, is still inside dir.
+func resolveExternal(dir, loc string) (string, error) {
+	if err := checkLocation(loc); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, filepath.FromSlash(loc))
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("model folder: %w", err)
+	}
+	realP, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("external data file %q: %w", loc, err)
+	}
+	rel, err := filepath.Rel(realDir, realP)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("external data location %q leaves the model's folder", loc)
+	}
+	return realP, nil
+}

@@ -1,0 +1,118 @@
+package onnxio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onnxq/onnxq/onnxio/onnxpb"
+)
+
+// Model is a parsed ONNX file: the protobuf message exactly as stored, and
+// the folder that its external data locations are relative to.
+type Model struct {
+	Proto *onnxpb.ModelProto
+	Path  string // the file it was loaded from ("" if decoded from memory)
+	Dir   string // the folder external data is read from ("" if none)
+}
+
+// Load reads and checks the ONNX model at path. Tensors stored as external
+// data are not read; ReadTensorData reads them on demand.
+func Load(path string) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	m, err := decode(data, dir)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return &Model{Proto: m, Path: path, Dir: dir}, nil
+}
+
+// Decode parses and checks a model held in memory. A model decoded this way
+// cannot refer to external data.
+func Decode(data []byte) (*Model, error) {
+	m, err := decode(data, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Proto: m}, nil
+}
+
+func decode(data []byte, dir string) (*onnxpb.ModelProto, error) {
+	if len(data) == 0 {
+		return nil, errors.New("file is empty")
+	}
+	m := &onnxpb.ModelProto{}
+	if err := (proto.UnmarshalOptions{}).Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("not a valid ONNX protobuf file (truncated or not a model): %w", err)
+	}
+	if m.GetGraph() == nil {
+		return nil, errors.New("not an ONNX model: it has no graph")
+	}
+	if m.IrVersion == nil {
+		return nil, errors.New("not an ONNX model: ir_version is missing")
+	}
+	if err := checkModel(m, dir); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ReadTensorData returns the bytes of a tensor stored as external data,
+// read from the model's folder. For a tensor stored in the file it returns
+// raw_data (which may be nil when typed fields are used).
+func (m *Model) ReadTensorData(t *onnxpb.TensorProto) ([]byte, error) {
+	if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+		return t.GetRawData(), nil
+	}
+	return readExternal(m.Dir, t)
+}
+
+func readExternal(dir string, t *onnxpb.TensorProto) ([]byte, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("tensor %q: stored as external data, but the model was not loaded from a file", t.GetName())
+	}
+	info, err := ParseExternal(t)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
+	n, err := ElemCount(t.GetDims())
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
+	want, err := ByteSize(t.GetDataType(), n)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
+	p, err := resolveExternal(dir, info.Location)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+	}
+	if info.Offset > st.Size() || want > st.Size()-info.Offset {
+		return nil, fmt.Errorf("tensor %q: external data %q holds %d bytes; the tensor needs %d at offset %d", t.GetName(), info.Location, st.Size(), want, info.Offset)
+	}
+	buf := make([]byte, want)
+	if _, err := f.ReadAt(buf, info.Offset); err != nil && !(errors.Is(err, io.EOF) && want == 0) {
+		return nil, fmt.Errorf("tensor %q: read external data %q: %w", t.GetName(), info.Location, err)
+	}
+	return buf, nil
+}
