@@ -1,20 +1,26 @@
-// Package gemm provides the float32 matrix multiplication the engine's
-// heavy operators (Conv, MatMul, Gemm and their gradients) are built on.
+// Package gemm is the single-precision matrix multiply of the execution engine.
+//
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices.
 package gemm
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C, row-major, op(X)=X or X^T.
 // A is m×k after op, B is k×n after op; lda/ldb/ldc are row strides.
+// When beta is 0, C is not read (NaN or garbage in C is ignored).
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
 	for i := 0; i < m; i++ {
 		row := c[i*ldc : i*ldc+n]
 		if beta == 0 {
-			for j := range row {
-				row[j] = 0
-			}
+			clear(row)
 		} else if beta != 1 {
 			for j := range row {
 				row[j] *= beta
 			}
+		}
+		if alpha == 0 {
+			continue
 		}
 		for p := 0; p < k; p++ {
 			var av float32
@@ -32,8 +38,8 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 					row[j] += av * b[j*ldb+p]
 				}
 			} else {
-				br := b[p*ldb : p*ldb+n]
-				for j, bv := range br {
+				brow := b[p*ldb : p*ldb+n]
+				for j, bv := range brow {
 					row[j] += av * bv
 				}
 			}
