@@ -147,33 +147,37 @@ apt_update_once() {
 	APT_UPDATED=1
 }
 
-# apt_candidate PKG: print the candidate version (updating the lists once if
-# the package is unknown).
+# apt_candidate PKG: set CANDIDATE to the candidate version (updating the
+# package lists once if the package is unknown).
+CANDIDATE=
 apt_candidate() {
-	local v
-	v=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^[[:space:]]*Candidate: //p')
-	if [[ -z $v || $v == "(none)" ]]; then
+	CANDIDATE=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^[[:space:]]*Candidate: //p')
+	if [[ -z $CANDIDATE || $CANDIDATE == "(none)" ]]; then
 		apt_update_once
-		v=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^[[:space:]]*Candidate: //p')
+		CANDIDATE=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^[[:space:]]*Candidate: //p')
 	fi
-	[[ -n $v && $v != "(none)" ]] || die "Debian package $1 is not available from the configured apt sources"
-	echo "$v"
+	[[ -n $CANDIDATE && $CANDIDATE != "(none)" ]] || die "Debian package $1 is not available from the configured apt sources"
 }
 
 # apt_extract PKG DEST [VERSION-PREFIX]: apt-get download PKG and dpkg -x it
 # into DEST (no installation).
 apt_extract() {
-	local pkg=$1 dest=$2 want=${3:-} ver dl
-	ver=$(apt_candidate "$pkg")
-	if [[ -n $want && $ver != "$want"* ]]; then
-		warn "$pkg candidate is $ver, REFDATA names $want"
-	fi
+	local pkg=$1 dest=$2 want=${3:-} dl deb
 	dl=$WORK/apt-$pkg
 	mkdir -p "$dl"
 	# apt drops privileges to _apt for downloads; let it write here.
 	if id _apt >/dev/null 2>&1; then chown _apt "$dl" 2>/dev/null || true; fi
-	(cd "$dl" && apt-get download -qq "$pkg=$ver" >&2) || die "apt-get download $pkg=$ver failed"
-	local deb
+	apt_candidate "$pkg"
+	if ! (cd "$dl" && apt-get download -qq "$pkg=$CANDIDATE" >&2); then
+		# Stale package lists name a file the mirror no longer has.
+		[[ -z $APT_UPDATED ]] || die "apt-get download $pkg=$CANDIDATE failed"
+		apt_update_once
+		apt_candidate "$pkg"
+		(cd "$dl" && apt-get download -qq "$pkg=$CANDIDATE" >&2) || die "apt-get download $pkg=$CANDIDATE failed"
+	fi
+	if [[ -n $want && $CANDIDATE != "$want"* ]]; then
+		warn "$pkg is $CANDIDATE, REFDATA names $want"
+	fi
 	deb=$(find "$dl" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
 	[[ -n $deb ]] || die "apt-get download $pkg produced no .deb"
 	mkdir -p "$dest"
@@ -313,7 +317,7 @@ ensure_onnx_node() {
 	status=$(dpkg-query -W -f='${Status} ${Version}' libonnx-testdata 2>/dev/null || true)
 	if [[ $status != "install ok installed"* || ! -d $ONNX_NODE_DIR ]]; then
 		[[ $(id -u) -eq 0 ]] || die "libonnx-testdata is not installed (run as root, or: apt-get install libonnx-testdata)"
-		apt_candidate libonnx-testdata >/dev/null
+		apt_candidate libonnx-testdata
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libonnx-testdata >&2 ||
 			die "apt-get install libonnx-testdata failed"
 		status=$(dpkg-query -W -f='${Status} ${Version}' libonnx-testdata)
