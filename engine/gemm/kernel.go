@@ -1,0 +1,26 @@
+package gemm
+
+// kernel is one micro-kernel with the cache blocking tuned for it.
+//
+// fn computes one mr×nr tile of C = alpha*A·B + beta*C from a packed A
+// micro-panel (mr floats per k step) and a packed B micro-panel (nr floats
+// per k step); C rows are ldc floats apart. When beta is ±0, fn never reads
+// C. kc, mc and nc are the Goto/BLIS block sizes: a kc×nr B micro-panel
+// stays in L1, an mc×kc A block in L2 and a kc×nc B block in L3.
+type kernel struct {
+	name       string
+	mr, nr     int
+	kc, mc, nc int
+	fn         func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+}
+
+// kernels lists the kernels usable on this machine, fastest first; the
+// portable Go kernel is always last.
+var kernels = append(archKernels(), genericKernel)
+
+// active is the kernel Sgemm and PackA use.
+var active = kernels[0]
+
+// KernelName reports the micro-kernel in use on this machine, e.g.
+// "avx512-14x32", "avx2-6x16" or "go-4x4".
+func KernelName() string { return active.name }

@@ -1,0 +1,115 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// threads is the SetThreads setting; 0 means runtime.GOMAXPROCS(0).
+var threads atomic.Int32
+
+// SetThreads sets how many goroutines one Sgemm or PackedA.Mul call may
+// use. n <= 0 restores the default, runtime.GOMAXPROCS(0); 1 makes every
+// call single-threaded (for benchmarks, or when the caller parallelizes).
+func SetThreads(n int) {
+	threads.Store(int32(max(n, 0)))
+}
+
+// Threads reports the current thread setting (see SetThreads).
+func Threads() int {
+	if t := threads.Load(); t > 0 {
+		return int(t)
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// minMACsPerThread is the least work (multiply-adds) worth handing to
+// another goroutine: about 10 µs at 50 GFLOP/s, well above the cost of
+// waking a worker.
+const minMACsPerThread = 1 << 18
+
+// run computes the problem, split into column (or row) ranges across up to
+// Threads() goroutines: the caller's plus idle workers. Each part runs the
+// serial algorithm on its own C range with its own packing buffers.
+func (p *problem) run() {
+	nt := min(Threads(), p.m*p.n*p.k/minMACsPerThread)
+	if nt <= 1 {
+		p.runSerial()
+		return
+	}
+	splitN := p.pa != nil || p.n >= p.m
+	dim, unit := p.m, p.kern.mr
+	if splitN {
+		dim, unit = p.n, p.kern.nr
+	}
+	chunk := (dim + nt - 1) / nt
+	chunk = (chunk + unit - 1) / unit * unit
+	nt = (dim + chunk - 1) / chunk
+	if nt <= 1 {
+		p.runSerial()
+		return
+	}
+	startWorkers(nt - 1)
+	wg := waitGroups.Get().(*sync.WaitGroup)
+	wg.Add(nt - 1)
+	for t := 1; t < nt; t++ {
+		lo := t * chunk
+		workQueue <- task{p: p.part(splitN, lo, min(lo+chunk, dim)), wg: wg}
+	}
+	first := p.part(splitN, 0, chunk)
+	first.runSerial()
+	wg.Wait()
+	waitGroups.Put(wg)
+}
+
+// part returns the sub-problem for columns (splitN) or rows [lo, hi).
+func (p *problem) part(splitN bool, lo, hi int) problem {
+	q := *p
+	if splitN {
+		q.n = hi - lo
+		if p.transB {
+			q.b = p.b[lo*p.ldb:]
+		} else {
+			q.b = p.b[lo:]
+		}
+		q.c = p.c[lo:]
+		return q
+	}
+	q.m = hi - lo
+	if p.transA {
+		q.a = p.a[lo:]
+	} else {
+		q.a = p.a[lo*p.lda:]
+	}
+	q.c = p.c[lo*p.ldc:]
+	return q
+}
+
+// task is one part of a parallel GEMM for a worker goroutine.
+type task struct {
+	p  problem
+	wg *sync.WaitGroup
+}
+
+var (
+	workQueue  = make(chan task)
+	workersMu  sync.Mutex
+	workers    int
+	waitGroups = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+)
+
+// startWorkers makes sure at least n worker goroutines are running. Workers
+// live for the rest of the process, blocked on workQueue when idle.
+func startWorkers(n int) {
+	workersMu.Lock()
+	defer workersMu.Unlock()
+	for ; workers < n; workers++ {
+		go func() {
+			for t := range workQueue {
+				t.p.runSerial()
+				t.wg.Done()
+			}
+		}()
+	}
+}
