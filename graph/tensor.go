@@ -433,90 +433,54 @@ func nibble(raw []byte, i int) uint8 {
 
 func signExtend4(v uint8) int8 { return int8(v<<4) >> 4 }
 
+// decodeTyped decodes the typed data field of tp into n elements of dt. The
+// field's length is checked before anything is allocated, so a tensor that
+// claims many elements but carries few costs nothing.
 func decodeTyped(dt DType, n int, tp *onnxpb.TensorProto) (any, error) {
-	out := makeSlice(dt, n)
-	bad := func(field string, have int) error {
-		return fmt.Errorf("%s has %d values, %d %s values expected", field, have, n, dt)
+	field := onnxio.TypedField(int32(dt))
+	have := typedFieldLen(tp, field)
+	if have == 0 && n > 0 {
+		return nil, fmt.Errorf("has %d elements but no data (%s is empty and raw_data is not set)", n, field)
 	}
-	// A tensor with no data at all is all zeros only when it has no elements.
+	want := n
 	switch dt {
-	case Float:
-		if len(tp.FloatData) != n {
-			return nil, bad("float_data", len(tp.FloatData))
+	case Complex64, Complex128:
+		want = 2 * n // real and imaginary parts
+	case Int4, Uint4, Float4E2M1:
+		if have == (n+1)/2 && have != n {
+			return decodePacked4(dt, n, tp.Int32Data), nil
 		}
-		copy(out.([]float32), tp.FloatData)
-	case Complex64:
-		if len(tp.FloatData) != 2*n {
-			return nil, bad("float_data", len(tp.FloatData))
-		}
-		d := out.([]complex64)
+	}
+	if have != want {
+		return nil, fmt.Errorf("%s has %d values, %d %s values expected", field, have, n, dt)
+	}
+	out := makeSlice(dt, n)
+	switch d := out.(type) {
+	case []float32:
+		copy(d, tp.FloatData)
+	case []complex64:
 		for i := range d {
 			d[i] = complex(tp.FloatData[2*i], tp.FloatData[2*i+1])
 		}
-	case Double:
-		if len(tp.DoubleData) != n {
-			return nil, bad("double_data", len(tp.DoubleData))
-		}
-		copy(out.([]float64), tp.DoubleData)
-	case Complex128:
-		if len(tp.DoubleData) != 2*n {
-			return nil, bad("double_data", len(tp.DoubleData))
-		}
-		d := out.([]complex128)
+	case []float64:
+		copy(d, tp.DoubleData)
+	case []complex128:
 		for i := range d {
 			d[i] = complex(tp.DoubleData[2*i], tp.DoubleData[2*i+1])
 		}
-	case Int64:
-		if len(tp.Int64Data) != n {
-			return nil, bad("int64_data", len(tp.Int64Data))
+	case []int64:
+		copy(d, tp.Int64Data)
+	case []uint64:
+		copy(d, tp.Uint64Data)
+	case []uint32:
+		for i, v := range tp.Uint64Data {
+			d[i] = uint32(v)
 		}
-		copy(out.([]int64), tp.Int64Data)
-	case Uint32, Uint64:
-		if len(tp.Uint64Data) != n {
-			return nil, bad("uint64_data", len(tp.Uint64Data))
-		}
-		if d, ok := out.([]uint64); ok {
-			copy(d, tp.Uint64Data)
-		} else {
-			d := out.([]uint32)
-			for i, v := range tp.Uint64Data {
-				d[i] = uint32(v)
-			}
-		}
-	case String:
-		if len(tp.StringData) != n {
-			return nil, bad("string_data", len(tp.StringData))
-		}
-		d := out.([]string)
+	case []string:
 		for i, v := range tp.StringData {
 			d[i] = string(v)
 		}
-	case Int4, Uint4, Float4E2M1:
-		src := tp.Int32Data
-		switch len(src) {
-		case n:
-			for i, v := range src {
-				setInt(out, i, v)
-			}
-		case (n + 1) / 2:
-			packed := make([]byte, len(src))
-			for i, v := range src {
-				packed[i] = byte(v)
-			}
-			for i := 0; i < n; i++ {
-				if dt == Int4 {
-					setInt(out, i, int32(signExtend4(nibble(packed, i))))
-				} else {
-					setInt(out, i, int32(nibble(packed, i)))
-				}
-			}
-		default:
-			return nil, bad("int32_data", len(src))
-		}
 	default: // every other type is carried in int32_data
-		if len(tp.Int32Data) != n {
-			return nil, bad("int32_data", len(tp.Int32Data))
-		}
 		for i, v := range tp.Int32Data {
 			setInt(out, i, v)
 		}

@@ -106,46 +106,23 @@ func checkModel(m *onnxpb.ModelProto, dir string) error {
 }
 
 func checkTensor(t *onnxpb.TensorProto, dir string, fileSizes map[string]int64) error {
+	dt := t.GetDataType()
+	if _, known := onnxpb.TensorProto_DataType_name[dt]; !known || dt == int32(onnxpb.TensorProto_UNDEFINED) {
+		return fmt.Errorf("data type %s is not a tensor element type", DataTypeName(dt))
+	}
 	n, err := ElemCount(t.GetDims())
 	if err != nil {
 		return err
 	}
-	dt := t.GetDataType()
+	fields := typedFields(t)
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
-		if dt == int32(onnxpb.TensorProto_STRING) {
-			return fmt.Errorf("STRING tensors cannot be stored as external data")
+		if t.RawData != nil || len(fields) > 0 {
+			return fmt.Errorf("is stored as external data but also holds values in the file (%s)", strings.Join(append(rawField(t), fields...), ", "))
 		}
-		want, err := ByteSize(dt, n)
-		if err != nil {
-			return err
-		}
-		info, err := ParseExternal(t)
-		if err != nil {
-			return err
-		}
-		if info.Length >= 0 && info.Length != want {
-			return fmt.Errorf("external data length %d disagrees with dims %v of %s (%d bytes)", info.Length, t.GetDims(), DataTypeName(dt), want)
-		}
-		if dir == "" {
-			return nil
-		}
-		size, ok := fileSizes[info.Location]
-		if !ok {
-			p, err := resolveExternal(dir, info.Location)
-			if err != nil {
-				return err
-			}
-			st, err := os.Stat(p)
-			if err != nil {
-				return fmt.Errorf("external data file: %w", err)
-			}
-			size = st.Size()
-			fileSizes[info.Location] = size
-		}
-		if info.Offset > size || want > size-info.Offset {
-			return fmt.Errorf("external data %q holds %d bytes; the tensor needs %d at offset %d", info.Location, size, want, info.Offset)
-		}
-		return nil
+		return checkExternal(t, n, dir, fileSizes)
+	}
+	if stored := append(rawField(t), fields...); len(stored) > 1 {
+		return fmt.Errorf("holds values in both %s and %s; a tensor keeps them in one field", stored[0], stored[1])
 	}
 	if t.RawData != nil {
 		if dt == int32(onnxpb.TensorProto_STRING) {
@@ -160,17 +137,27 @@ func checkTensor(t *onnxpb.TensorProto, dir string, fileSizes map[string]int64) 
 		}
 		return nil
 	}
-	have, field := typedLen(t)
-	if field == "" {
-		return nil // no data at all: the checker decides whether that is allowed where it is used
+	if len(fields) == 0 {
+		if n > 0 {
+			return fmt.Errorf("has %d elements (dims %v) but no data", n, t.GetDims())
+		}
+		return nil
 	}
+	field := TypedField(dt)
+	if fields[0] != field {
+		return fmt.Errorf("%s tensor stores its values in %s; they belong in %s", DataTypeName(dt), fields[0], field)
+	}
+	have := typedLen(t, field)
 	want := n
 	switch onnxpb.TensorProto_DataType(dt) {
 	case onnxpb.TensorProto_COMPLEX64, onnxpb.TensorProto_COMPLEX128:
-		want = 2 * n
+		want = 2 * n // real and imaginary parts
+		if n > math.MaxInt64/2 {
+			want = -1 // no slice is that long
+		}
 	case onnxpb.TensorProto_INT4, onnxpb.TensorProto_UINT4, onnxpb.TensorProto_FLOAT4E2M1:
-		if have == (n+1)/2 {
-			want = have
+		if have == n/2+n%2 {
+			want = have // two values packed in each entry
 		}
 	}
 	if have != want {
@@ -179,23 +166,114 @@ func checkTensor(t *onnxpb.TensorProto, dir string, fileSizes map[string]int64) 
 	return nil
 }
 
-// typedLen returns the length and name of the typed data field in use.
-func typedLen(t *onnxpb.TensorProto) (int64, string) {
-	switch {
-	case len(t.FloatData) > 0:
-		return int64(len(t.FloatData)), "float_data"
-	case len(t.Int32Data) > 0:
-		return int64(len(t.Int32Data)), "int32_data"
-	case len(t.Int64Data) > 0:
-		return int64(len(t.Int64Data)), "int64_data"
-	case len(t.DoubleData) > 0:
-		return int64(len(t.DoubleData)), "double_data"
-	case len(t.Uint64Data) > 0:
-		return int64(len(t.Uint64Data)), "uint64_data"
-	case len(t.StringData) > 0:
-		return int64(len(t.StringData)), "string_data"
+// checkExternal checks the external_data entries of a tensor of n elements
+// and, when dir is set, that the data file is inside dir and long enough.
+func checkExternal(t *onnxpb.TensorProto, n int64, dir string, fileSizes map[string]int64) error {
+	dt := t.GetDataType()
+	if dt == int32(onnxpb.TensorProto_STRING) {
+		return fmt.Errorf("STRING tensors cannot be stored as external data")
 	}
-	return 0, ""
+	want, err := ByteSize(dt, n)
+	if err != nil {
+		return err
+	}
+	info, err := ParseExternal(t)
+	if err != nil {
+		return err
+	}
+	if info.Length >= 0 && info.Length != want {
+		return fmt.Errorf("external data length %d disagrees with dims %v of %s (%d bytes)", info.Length, t.GetDims(), DataTypeName(dt), want)
+	}
+	if dir == "" {
+		return nil
+	}
+	size, ok := fileSizes[info.Location]
+	if !ok {
+		p, err := resolveExternal(dir, info.Location)
+		if err != nil {
+			return err
+		}
+		size, err = regularFileSize(p, info.Location)
+		if err != nil {
+			return err
+		}
+		fileSizes[info.Location] = size
+	}
+	if info.Offset > size || want > size-info.Offset {
+		return fmt.Errorf("external data %q holds %d bytes; the tensor needs %d at offset %d", info.Location, size, want, info.Offset)
+	}
+	return nil
+}
+
+// regularFileSize returns the size of the external data file at p (loc as
+// the model names it). Directories, devices and pipes are refused: reading
+// them would fail or never end.
+func regularFileSize(p, loc string) (int64, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0, fmt.Errorf("external data file: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return 0, fmt.Errorf("external data %q is not a regular file (%s)", loc, st.Mode().Type())
+	}
+	return st.Size(), nil
+}
+
+// TypedField returns the name of the TensorProto field that holds the
+// values of data type dt when raw_data is not used.
+func TypedField(dt int32) string {
+	switch onnxpb.TensorProto_DataType(dt) {
+	case onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_COMPLEX64:
+		return "float_data"
+	case onnxpb.TensorProto_DOUBLE, onnxpb.TensorProto_COMPLEX128:
+		return "double_data"
+	case onnxpb.TensorProto_INT64:
+		return "int64_data"
+	case onnxpb.TensorProto_UINT32, onnxpb.TensorProto_UINT64:
+		return "uint64_data"
+	case onnxpb.TensorProto_STRING:
+		return "string_data"
+	}
+	return "int32_data"
+}
+
+func rawField(t *onnxpb.TensorProto) []string {
+	if t.RawData != nil {
+		return []string{"raw_data"}
+	}
+	return nil
+}
+
+// typedFields returns the names of the typed data fields that hold values.
+func typedFields(t *onnxpb.TensorProto) []string {
+	var fs []string
+	for _, f := range typedFieldNames {
+		if typedLen(t, f) > 0 {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+var typedFieldNames = []string{"float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data"}
+
+// typedLen returns the number of entries in the named typed data field.
+func typedLen(t *onnxpb.TensorProto, field string) int64 {
+	switch field {
+	case "float_data":
+		return int64(len(t.FloatData))
+	case "int32_data":
+		return int64(len(t.Int32Data))
+	case "int64_data":
+		return int64(len(t.Int64Data))
+	case "double_data":
+		return int64(len(t.DoubleData))
+	case "uint64_data":
+		return int64(len(t.Uint64Data))
+	case "string_data":
+		return int64(len(t.StringData))
+	}
+	return 0
 }
 
 // resolveExternal joins a checked location to dir and makes sure that the

@@ -82,37 +82,51 @@ func readExternal(dir string, t *onnxpb.TensorProto) ([]byte, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("tensor %q: stored as external data, but the model was not loaded from a file", t.GetName())
 	}
-	info, err := ParseExternal(t)
+	b, err := readExternalIn(dir, t)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
 	}
+	return b, nil
+}
+
+// readExternalIn checks the external data of t (as Load does) and reads it.
+// Nothing is allocated before the file is known to hold the bytes.
+func readExternalIn(dir string, t *onnxpb.TensorProto) ([]byte, error) {
 	n, err := ElemCount(t.GetDims())
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		return nil, err
+	}
+	if err := checkExternal(t, n, dir, map[string]int64{}); err != nil {
+		return nil, err
+	}
+	info, err := ParseExternal(t)
+	if err != nil {
+		return nil, err
 	}
 	want, err := ByteSize(t.GetDataType(), n)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		return nil, err
 	}
 	p, err := resolveExternal(dir, info.Location)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		return nil, err
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		return nil, err
 	}
 	defer f.Close()
+	// The file may have changed since it was checked: check what was opened.
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		return nil, err
 	}
-	if info.Offset > st.Size() || want > st.Size()-info.Offset {
-		return nil, fmt.Errorf("tensor %q: external data %q holds %d bytes; the tensor needs %d at offset %d", t.GetName(), info.Location, st.Size(), want, info.Offset)
+	if !st.Mode().IsRegular() || info.Offset > st.Size() || want > st.Size()-info.Offset {
+		return nil, fmt.Errorf("external data %q changed while it was read (%d bytes now; the tensor needs %d at offset %d)", info.Location, st.Size(), want, info.Offset)
 	}
 	buf := make([]byte, want)
-	if _, err := f.ReadAt(buf, info.Offset); err != nil && !(errors.Is(err, io.EOF) && want == 0) {
-		return nil, fmt.Errorf("tensor %q: read external data %q: %w", t.GetName(), info.Location, err)
+	if _, err := io.ReadFull(io.NewSectionReader(f, info.Offset, want), buf); err != nil {
+		return nil, fmt.Errorf("read external data %q: %w", info.Location, err)
 	}
 	return buf, nil
 }

@@ -49,21 +49,23 @@ func save(m *onnxpb.ModelProto, path string, opts SaveOptions) error {
 		}
 		return nil
 	})
+	size := int64(proto.Size(m))
 	if threshold == 0 {
 		threshold = -1
-		if proto.Size(m) > maxProtoBytes || hasExternal && externalBytes(m) > maxProtoBytes-int64(proto.Size(m)) {
+		if size > maxProtoBytes || hasExternal && externalBytes(m) > maxProtoBytes-size {
 			threshold = 1024
 		}
 	}
 	if threshold < 0 && !hasExternal {
+		if size > maxProtoBytes {
+			return tooLarge(size)
+		}
 		data, err := proto.Marshal(m)
 		if err != nil {
 			return err
 		}
 		return WriteFileAtomic(path, data)
 	}
-	// Work on a copy: the caller's model must not change.
-	out := proto.Clone(m).(*onnxpb.ModelProto)
 	dataFile := opts.DataFile
 	if dataFile == "" {
 		dataFile = filepath.Base(path) + ".data"
@@ -71,7 +73,15 @@ func save(m *onnxpb.ModelProto, path string, opts SaveOptions) error {
 	if err := checkLocation(dataFile); err != nil {
 		return err
 	}
-	var blob []byte
+	dataPath := filepath.Join(filepath.Dir(path), filepath.FromSlash(dataFile))
+	if filepath.Clean(dataPath) == filepath.Clean(path) {
+		return fmt.Errorf("external data file %q is the model file itself", dataFile)
+	}
+	// Work on a copy that shares the tensor bytes: the caller's model must
+	// not change, and a model near 2 GiB must not be held twice.
+	out := cloneSharingBytes(m).(*onnxpb.ModelProto)
+	var data *atomicFile
+	defer func() { data.abort() }()
 	err := WalkTensors(out, func(site TensorSite, t *onnxpb.TensorProto) error {
 		raw := t.RawData
 		if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
@@ -87,16 +97,21 @@ func save(m *onnxpb.ModelProto, path string, opts SaveOptions) error {
 		if raw == nil || threshold < 0 || int64(len(raw)) < threshold {
 			return nil
 		}
-		for len(blob)%4096 != 0 {
-			blob = append(blob, 0)
+		if data == nil {
+			var err error
+			if data, err = createAtomic(dataPath); err != nil {
+				return err
+			}
 		}
-		off := len(blob)
-		blob = append(blob, raw...)
+		off, err := data.appendAligned(raw, externalAlign)
+		if err != nil {
+			return fmt.Errorf("write external data %q: %w", dataFile, err)
+		}
 		t.RawData = nil
 		t.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
 		t.ExternalData = []*onnxpb.StringStringEntryProto{
 			{Key: proto.String("location"), Value: proto.String(filepath.ToSlash(dataFile))},
-			{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(off))},
+			{Key: proto.String("offset"), Value: proto.String(strconv.FormatInt(off, 10))},
 			{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(raw)))},
 		}
 		return nil
@@ -104,16 +119,41 @@ func save(m *onnxpb.ModelProto, path string, opts SaveOptions) error {
 	if err != nil {
 		return err
 	}
-	data, err := proto.Marshal(out)
+	if size := int64(proto.Size(out)); size > maxProtoBytes {
+		return tooLarge(size)
+	}
+	buf, err := proto.Marshal(out)
 	if err != nil {
 		return err
 	}
-	if blob != nil {
-		if err := WriteFileAtomic(filepath.Join(filepath.Dir(path), filepath.FromSlash(dataFile)), blob); err != nil {
-			return err
-		}
+	model, err := createAtomic(path)
+	if err != nil {
+		return err
 	}
-	return WriteFileAtomic(path, data)
+	defer model.abort()
+	if _, err := model.f.Write(buf); err != nil {
+		return err
+	}
+	if err := data.finish(); err != nil {
+		return err
+	}
+	if err := model.finish(); err != nil {
+		return err
+	}
+	// Both files are complete; the data file goes first so that the new
+	// model never points at old data.
+	if err := data.commit(); err != nil {
+		return err
+	}
+	return model.commit()
+}
+
+// externalAlign is the alignment of each tensor in an external data file,
+// so that the data can be memory-mapped page by page.
+const externalAlign = 4096
+
+func tooLarge(size int64) error {
+	return fmt.Errorf("the model is %d bytes, over the 2 GiB limit of a protobuf message; store its tensors as external data (SaveOptions.ExternalThreshold >= 0), with raw_data rather than typed fields", size)
 }
 
 func externalBytes(m *onnxpb.ModelProto) int64 {
@@ -135,34 +175,85 @@ func externalBytes(m *onnxpb.ModelProto) int64 {
 // renames it over path, so readers see the old file or the new one, never
 // a part. It is the one way onnxq writes output files.
 func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	a, err := createAtomic(path)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
+	defer a.abort()
+	if _, err := a.f.Write(data); err != nil {
+		return err
+	}
+	if err := a.finish(); err != nil {
+		return err
+	}
+	return a.commit()
+}
+
+// atomicFile is a temporary file beside path that replaces path only when
+// committed; abort removes it. A nil *atomicFile does nothing.
+type atomicFile struct {
+	f    *os.File
+	path string
+	size int64
+	done bool // renamed over path
+}
+
+func createAtomic(path string) (*atomicFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, err
+	}
+	return &atomicFile{f: f, path: path}, nil
+}
+
+// appendAligned pads the file with zeros to a multiple of align, writes b
+// and returns the offset it was written at.
+func (a *atomicFile) appendAligned(b []byte, align int64) (int64, error) {
+	if pad := (align - a.size%align) % align; pad > 0 {
+		if _, err := a.f.Write(make([]byte, pad)); err != nil {
+			return 0, err
 		}
-	}()
-	if _, err := f.Write(data); err != nil {
+		a.size += pad
+	}
+	off := a.size
+	if _, err := a.f.Write(b); err != nil {
+		return 0, err
+	}
+	a.size += int64(len(b))
+	return off, nil
+}
+
+// finish syncs and closes the temporary file.
+func (a *atomicFile) finish() error {
+	if a == nil {
+		return nil
+	}
+	if err := a.f.Sync(); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := a.f.Chmod(0o644); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	return a.f.Close()
+}
+
+// commit renames the finished temporary file over path.
+func (a *atomicFile) commit() error {
+	if a == nil {
+		return nil
+	}
+	if err := os.Rename(a.f.Name(), a.path); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
+	a.done = true
 	return nil
+}
+
+// abort removes the temporary file unless it was committed.
+func (a *atomicFile) abort() {
+	if a == nil || a.done {
+		return
+	}
+	a.f.Close()
+	os.Remove(a.f.Name())
 }
