@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/onnxq/onnxq/engine/gemm"
+	"github.com/onnxq/onnxq/graph"
+)
+
+func init() {
+	Register(&Op{Type: "Conv", MinOpset: 1, Forward: convForward, Backward: convBackward, Check: checkConv})
+}
+
+// convForward computes Conv: Y = conv(X, W) + B for 1-D, 2-D and N-D
+// inputs, with groups, strides, dilations and padding.
+func convForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if len(in) < 2 || in[0] == nil || in[1] == nil {
+		return nil, fmt.Errorf("Conv needs inputs X and W")
+	}
+	x, err := floatIn(in[0], "input X")
+	if err != nil {
+		return nil, err
+	}
+	w, err := floatIn(in[1], "weight W")
+	if err != nil {
+		return nil, err
+	}
+	bias, err := optFloatIn(in, 2, "bias B")
+	if err != nil {
+		return nil, err
+	}
+	p, err := newConvPlan(ctx.Node, in[0].Shape, in[1].Shape)
+	if err != nil {
+		return nil, err
+	}
+	if bias != nil && len(bias) != p.m {
+		return nil, fmt.Errorf("bias B has %d elements, want %d (output channels)", len(bias), p.m)
+	}
+	y := make([]float32, p.n*p.m*p.outP)
+	p.forward(x, w, bias, y)
+	return []*graph.Tensor{floatOut(in[0].DType, nchwShape(p.n, p.m, p.outSpatial), y)}, nil
+}
+
+// forward computes y [N, M, P] from x [N, C, inP], w [M, kdim] and an
+// optional bias [M].
+func (p *convPlan) forward(x, w, bias, y []float32) {
+	beta := float32(0)
+	if bias != nil {
+		beta = 1
+		for i := 0; i < p.n*p.m; i++ {
+			row := y[i*p.outP : (i+1)*p.outP]
+			b := bias[i%p.m]
+			for j := range row {
+				row[j] = b
+			}
+		}
+	}
+	switch {
+	case p.depthwise():
+		p.depthwiseForward(x, w, y)
+	case p.pointwise():
+		p.pointwiseForward(x, w, beta, y)
+	default:
+		p.gemmForward(x, w, beta, y)
+	}
+}
+
+// gemmForward runs im2col + one GEMM per (image, group, row band). The
+// im2col of a band is split over the engine's threads by channel, and the
+// GEMM parallelizes itself (gemm.SetThreads), so the steps never nest.
+func (p *convPlan) gemmForward(x, w []float32, beta float32, y []float32) {
+	cols := getScratch(p.kdim * p.maxBandCols())
+	defer putScratch(cols)
+	for n := 0; n < p.n; n++ {
+		for g := 0; g < p.group; g++ {
+			xs := x[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
+			for b := 0; b < p.bands(); b++ {
+				p0, p1 := p.bandCols(b)
+				nc := p1 - p0
+				p.im2colParallel(xs, b, cols[:p.kdim*nc])
+				ys := y[(n*p.m+g*p.mg)*p.outP+p0:]
+				gemm.Sgemm(false, false, p.mg, nc, p.kdim, 1, w[g*p.mg*p.kdim:], p.kdim, cols, nc, beta, ys, p.outP)
+			}
+		}
+	}
+}
+
+// pointwiseForward computes a 1×1 stride-1 unpadded convolution as
+// Y[n, g] = W[g] · X[n, g]: the input is its own column matrix.
+func (p *convPlan) pointwiseForward(x, w []float32, beta float32, y []float32) {
+	for n := 0; n < p.n; n++ {
+		for g := 0; g < p.group; g++ {
+			xs := x[(n*p.c+g*p.cg)*p.inP:]
+			ys := y[(n*p.m+g*p.mg)*p.outP:]
+			gemm.Sgemm(false, false, p.mg, p.outP, p.cg, 1, w[g*p.mg*p.cg:], p.cg, xs, p.inP, beta, ys, p.outP)
+		}
+	}
+}
+
+// depthwiseForward computes a convolution with one input channel per
+// group directly: each output row is a sum of shifted, scaled input rows.
+// y already holds the bias (or zeros).
+func (p *convPlan) depthwiseForward(x, w, y []float32) {
+	win := p.win
+	H, W := win.in[0], win.in[1]
+	KH, KW := win.kernel[0], win.kernel[1]
+	OH, OW := win.out[0], win.out[1]
+	sh, sw := win.stride[0], win.stride[1]
+	ParallelFor(p.n*p.m, 4, func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			n, m := u/p.m, u%p.m
+			ci := m / p.mg // input channel (cg == 1)
+			img := x[(n*p.c+ci)*p.inP:][:p.inP]
+			out := y[u*p.outP:][:p.outP]
+			wk := w[m*p.k:][:p.k]
+			for j := 0; j < KW; j++ {
+				c0, c1, iw0 := colRange(win, j)
+				if c0 >= c1 {
+					continue
+				}
+				for i := 0; i < KH; i++ {
+					wv := wk[i*KW+j]
+					ih0 := i*win.dil[0] - win.padB[0]
+					for oh := 0; oh < OH; oh++ {
+						ih := oh*sh + ih0
+						if ih < 0 || ih >= H {
+							continue
+						}
+						src := img[ih*W : (ih+1)*W]
+						dst := out[oh*OW:][c0:c1]
+						if sw == 1 {
+							addScaled(wv, src[c0+iw0:c1+iw0], dst)
+						} else {
+							for k := range dst {
+								dst[k] += wv * src[(c0+k)*sw+iw0]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// addScaled adds a*x to y (len(y) <= len(x)).
+func addScaled(a float32, x, y []float32) {
+	x = x[:len(y)]
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		y[i] += a * x[i]
+		y[i+1] += a * x[i+1]
+		y[i+2] += a * x[i+2]
+		y[i+3] += a * x[i+3]
+	}
+	for ; i < len(y); i++ {
+		y[i] += a * x[i]
+	}
+}

@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/onnxq/onnxq/engine/gemm"
+	"github.com/onnxq/onnxq/graph"
+)
+
+// convBackward is the Gradient of Conv: dX, dW and (when the node has a
+// bias) dB from dY.
+func convBackward(ctx *Context, in, out, dout []*graph.Tensor) ([]*graph.Tensor, error) {
+	grads := make([]*graph.Tensor, len(in))
+	if len(dout) == 0 || dout[0] == nil {
+		return grads, nil
+	}
+	x, err := floatIn(in[0], "input X")
+	if err != nil {
+		return nil, err
+	}
+	w, err := floatIn(in[1], "weight W")
+	if err != nil {
+		return nil, err
+	}
+	p, err := newConvPlan(ctx.Node, in[0].Shape, in[1].Shape)
+	if err != nil {
+		return nil, err
+	}
+	dy, err := floatIn(dout[0], "gradient of Y")
+	if err != nil {
+		return nil, err
+	}
+	if len(dy) != p.n*p.m*p.outP {
+		return nil, fmt.Errorf("gradient of Y has shape %v, want %v", dout[0].Shape, nchwShape(p.n, p.m, p.outSpatial))
+	}
+	dx := make([]float32, len(x))
+	dw := make([]float32, len(w))
+	p.backward(x, w, dy, dx, dw)
+	grads[0] = floatOut(in[0].DType, in[0].Shape, dx)
+	grads[1] = floatOut(in[1].DType, in[1].Shape, dw)
+	if len(in) > 2 && in[2] != nil {
+		grads[2] = floatOut(in[2].DType, in[2].Shape, sumChannels(dy, p.n, p.m, p.outP))
+	}
+	return grads, nil
+}
+
+// sumChannels returns, for a [N, M, P] tensor, the sum over N and P of
+// every channel: the bias gradient.
+func sumChannels(dy []float32, n, m, pos int) []float32 {
+	db := make([]float32, m)
+	for i := 0; i < n*m; i++ {
+		var s float32
+		for _, v := range dy[i*pos : (i+1)*pos] {
+			s += v
+		}
+		db[i%m] += s
+	}
+	return db
+}
+
+// backward accumulates dx [N, C, inP] and dw [M, kdim] (both zeroed by the
+// caller) from dy [N, M, P].
+func (p *convPlan) backward(x, w, dy, dx, dw []float32) {
+	switch {
+	case p.depthwise():
+		p.depthwiseBackward(x, w, dy, dx, dw)
+	case p.pointwise():
+		for n := 0; n < p.n; n++ {
+			for g := 0; g < p.group; g++ {
+				xs := x[(n*p.c+g*p.cg)*p.inP:]
+				dxs := dx[(n*p.c+g*p.cg)*p.inP:]
+				dys := dy[(n*p.m+g*p.mg)*p.outP:]
+				wg, dwg := w[g*p.mg*p.cg:], dw[g*p.mg*p.cg:]
+				gemm.Sgemm(true, false, p.cg, p.outP, p.mg, 1, wg, p.cg, dys, p.outP, 0, dxs, p.inP)
+				gemm.Sgemm(false, true, p.mg, p.cg, p.outP, 1, dys, p.outP, xs, p.inP, 1, dwg, p.cg)
+			}
+		}
+	default:
+		p.gemmBackward(x, w, dy, dx, dw)
+	}
+}
+
+// gemmBackward is the im2col path: per (image, group, band)
+//
+//	dW[g] += dY_band · cols^T     dcols = W[g]^T · dY_band, col2im into dX.
+func (p *convPlan) gemmBackward(x, w, dy, dx, dw []float32) {
+	size := p.kdim * p.maxBandCols()
+	cols, dcols := getScratch(size), getScratch(size)
+	defer putScratch(cols)
+	defer putScratch(dcols)
+	for n := 0; n < p.n; n++ {
+		for g := 0; g < p.group; g++ {
+			xs := x[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
+			dxs := dx[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
+			wg, dwg := w[g*p.mg*p.kdim:], dw[g*p.mg*p.kdim:]
+			for b := 0; b < p.bands(); b++ {
+				p0, p1 := p.bandCols(b)
+				nc := p1 - p0
+				dys := dy[(n*p.m+g*p.mg)*p.outP+p0:]
+				p.im2colParallel(xs, b, cols[:p.kdim*nc])
+				gemm.Sgemm(false, true, p.mg, p.kdim, nc, 1, dys, p.outP, cols, nc, 1, dwg, p.kdim)
+				gemm.Sgemm(true, false, p.kdim, nc, p.mg, 1, wg, p.kdim, dys, p.outP, 0, dcols, nc)
+				p.col2imParallel(dcols[:p.kdim*nc], b, dxs)
+			}
+		}
+	}
+}
+
+// col2imParallel adds a band's columns into the group's input gradient,
+// split over the engine's threads by channel (disjoint parts of dx).
+func (p *convPlan) col2imParallel(cols []float32, b int, dx []float32) {
+	nc := len(cols) / p.kdim
+	ParallelFor(p.cg, max(1, (1<<14)/max(1, p.k*nc)), func(c0, c1 int) {
+		p.col2im(cols[c0*p.k*nc:c1*p.k*nc], c0, c1, b, dx[c0*p.inP:c1*p.inP])
+	})
+}
+
+// depthwiseBackward is the adjoint of depthwiseForward: dX by input
+// channel and dW by output channel, each a disjoint part for a thread.
+func (p *convPlan) depthwiseBackward(x, w, dy, dx, dw []float32) {
+	win := p.win
+	H, W := win.in[0], win.in[1]
+	KH, KW := win.kernel[0], win.kernel[1]
+	OH, OW := win.out[0], win.out[1]
+	sh, sw := win.stride[0], win.stride[1]
+	// spans holds, per kernel column j, the output columns [c0, c1) whose
+	// input column k*stride + iw0 lies inside the image.
+	type span struct{ c0, c1, iw0 int }
+	spans := make([]span, KW)
+	for j := range spans {
+		spans[j].c0, spans[j].c1, spans[j].iw0 = colRange(win, j)
+	}
+	// dX: input channel ci collects from its mg output channels.
+	ParallelFor(p.n*p.c, 4, func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			n, ci := u/p.c, u%p.c
+			dimg := dx[u*p.inP:][:p.inP]
+			for m := ci * p.mg; m < (ci+1)*p.mg; m++ {
+				g := dy[(n*p.m+m)*p.outP:][:p.outP]
+				wk := w[m*p.k:][:p.k]
+				for i := 0; i < KH; i++ {
+					ih0 := i*win.dil[0] - win.padB[0]
+					for oh := 0; oh < OH; oh++ {
+						ih := oh*sh + ih0
+						if ih < 0 || ih >= H {
+							continue
+						}
+						drow := dimg[ih*W : (ih+1)*W]
+						grow := g[oh*OW : (oh+1)*OW]
+						for j, s := range spans {
+							if s.c0 >= s.c1 {
+								continue
+							}
+							wv := wk[i*KW+j]
+							if sw == 1 {
+								addScaled(wv, grow[s.c0:s.c1], drow[s.c0+s.iw0:s.c1+s.iw0])
+							} else {
+								for k := s.c0; k < s.c1; k++ {
+									drow[k*sw+s.iw0] += wv * grow[k]
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+	// dW: output channel m over all images.
+	ParallelFor(p.m, 1, func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			ci := m / p.mg
+			dwk := dw[m*p.k:][:p.k]
+			for n := 0; n < p.n; n++ {
+				img := x[(n*p.c+ci)*p.inP:][:p.inP]
+				g := dy[(n*p.m+m)*p.outP:][:p.outP]
+				for i := 0; i < KH; i++ {
+					ih0 := i*win.dil[0] - win.padB[0]
+					for oh := 0; oh < OH; oh++ {
+						ih := oh*sh + ih0
+						if ih < 0 || ih >= H {
+							continue
+						}
+						row := img[ih*W : (ih+1)*W]
+						grow := g[oh*OW : (oh+1)*OW]
+						for j, s := range spans {
+							if s.c0 >= s.c1 {
+								continue
+							}
+							var acc float32
+							if sw == 1 {
+								acc = dotRow(grow[s.c0:s.c1], row[s.c0+s.iw0:s.c1+s.iw0])
+							} else {
+								for k := s.c0; k < s.c1; k++ {
+									acc += grow[k] * row[k*sw+s.iw0]
+								}
+							}
+							dwk[i*KW+j] += acc
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// dotRow returns the dot product of a and b[:len(a)].
+func dotRow(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}

@@ -1,0 +1,198 @@
+package engine
+
+// im2col lays the receptive fields of a convolution out as columns so that
+// the convolution becomes one matrix product: row (c, kernel tap) and
+// column (output position) of the column matrix holds the input element
+// that the tap sees at that position, or 0 in the padding. col2im is its
+// adjoint: it adds columns back into an image.
+//
+// The 2-D versions work on a band of output rows [oh0, oh1), so that a
+// convolution can be computed band by band with a column buffer that stays
+// in cache, and bands can run on different threads. 1-D windows are run as
+// 2-D windows of height 1 (see as2D); 3-D and higher use the N-D versions.
+
+// as2D returns a 2-D view of a 1-D window (a leading dimension of length
+// 1); 2-D windows are returned unchanged.
+func as2D(w *window) *window {
+	if w.rank() != 1 {
+		return w
+	}
+	one := func(v []int, x int) []int { return []int{x, v[0]} }
+	return &window{
+		in: one(w.in, 1), out: one(w.out, 1), kernel: one(w.kernel, 1),
+		stride: one(w.stride, 1), dil: one(w.dil, 1), padB: one(w.padB, 0), padE: one(w.padE, 0),
+	}
+}
+
+// colRange returns, for kernel column j of a 2-D window, the output columns
+// [lo, hi) whose input column ow*stride - pad + j*dil lies inside the
+// image, and the input column offset iw0 = j*dil - pad.
+func colRange(w *window, j int) (lo, hi, iw0 int) {
+	W, OW, sw := w.in[1], w.out[1], w.stride[1]
+	iw0 = j*w.dil[1] - w.padB[1]
+	lo = 0
+	if iw0 < 0 {
+		lo = (-iw0 + sw - 1) / sw
+	}
+	hi = 0
+	if W-1-iw0 >= 0 {
+		hi = (W-1-iw0)/sw + 1
+	}
+	lo, hi = min(lo, OW), min(hi, OW)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi, iw0
+}
+
+// im2col2D fills cols, a [C*KH*KW, (oh1-oh0)*OW] row-major matrix, from
+// the C×H×W image x, for output rows [oh0, oh1) of the 2-D window w.
+func im2col2D(x []float32, C int, w *window, oh0, oh1 int, cols []float32) {
+	H, W := w.in[0], w.in[1]
+	KH, KW := w.kernel[0], w.kernel[1]
+	OW, sh, sw := w.out[1], w.stride[0], w.stride[1]
+	ncols := (oh1 - oh0) * OW
+	for j := 0; j < KW; j++ {
+		lo, hi, iw0 := colRange(w, j)
+		for c := 0; c < C; c++ {
+			img := x[c*H*W : (c+1)*H*W]
+			for i := 0; i < KH; i++ {
+				row := cols[((c*KH+i)*KW+j)*ncols:][:ncols]
+				ih0 := i*w.dil[0] - w.padB[0]
+				for oh := oh0; oh < oh1; oh++ {
+					dst := row[(oh-oh0)*OW:][:OW]
+					ih := oh*sh + ih0
+					if ih < 0 || ih >= H || lo >= hi {
+						clear(dst)
+						continue
+					}
+					src := img[ih*W : (ih+1)*W]
+					clear(dst[:lo])
+					clear(dst[hi:])
+					if sw == 1 {
+						copy(dst[lo:hi], src[lo+iw0:hi+iw0])
+					} else {
+						d := dst[lo:hi]
+						for k := range d {
+							d[k] = src[(lo+k)*sw+iw0]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im2D adds the [C*KH*KW, (oh1-oh0)*OW] column matrix cols into the
+// C×H×W image dx: the adjoint of im2col2D.
+func col2im2D(cols []float32, C int, w *window, oh0, oh1 int, dx []float32) {
+	H, W := w.in[0], w.in[1]
+	KH, KW := w.kernel[0], w.kernel[1]
+	OW, sh, sw := w.out[1], w.stride[0], w.stride[1]
+	ncols := (oh1 - oh0) * OW
+	for j := 0; j < KW; j++ {
+		lo, hi, iw0 := colRange(w, j)
+		if lo >= hi {
+			continue
+		}
+		for c := 0; c < C; c++ {
+			img := dx[c*H*W : (c+1)*H*W]
+			for i := 0; i < KH; i++ {
+				row := cols[((c*KH+i)*KW+j)*ncols:][:ncols]
+				ih0 := i*w.dil[0] - w.padB[0]
+				for oh := oh0; oh < oh1; oh++ {
+					ih := oh*sh + ih0
+					if ih < 0 || ih >= H {
+						continue
+					}
+					s := row[(oh-oh0)*OW:][lo:hi]
+					d := img[ih*W : (ih+1)*W]
+					if sw == 1 {
+						d = d[lo+iw0 : hi+iw0]
+						for k, v := range s {
+							d[k] += v
+						}
+					} else {
+						for k, v := range s {
+							d[(lo+k)*sw+iw0] += v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// ndTaps enumerates, for an N-D window, the input offset of every
+// (kernel tap, output position) pair: off[t*outSize+p] is the index into
+// one input channel, or -1 where the tap falls in the padding.
+func ndTaps(w *window) []int32 {
+	r := w.rank()
+	K, P := w.kSize(), w.outSize()
+	off := make([]int32, K*P)
+	kIdx := make([]int, r)
+	for t := 0; t < K; t++ {
+		oIdx := make([]int, r)
+		for p := 0; p < P; p++ {
+			idx, inside := 0, true
+			for d := 0; d < r; d++ {
+				v := oIdx[d]*w.stride[d] - w.padB[d] + kIdx[d]*w.dil[d]
+				if v < 0 || v >= w.in[d] {
+					inside = false
+					break
+				}
+				idx = idx*w.in[d] + v
+			}
+			if inside {
+				off[t*P+p] = int32(idx)
+			} else {
+				off[t*P+p] = -1
+			}
+			odometer(oIdx, w.out)
+		}
+		odometer(kIdx, w.kernel)
+	}
+	return off
+}
+
+// odometer advances a multi-index over dims in row-major order.
+func odometer(idx, dims []int) {
+	for d := len(idx) - 1; d >= 0; d-- {
+		idx[d]++
+		if idx[d] < dims[d] {
+			return
+		}
+		idx[d] = 0
+	}
+}
+
+// im2colND fills cols [C*K, P] from the image x (C channels of inSize
+// elements) using the offsets of ndTaps.
+func im2colND(x []float32, C, inSize int, off []int32, cols []float32) {
+	KP := len(off)
+	for c := 0; c < C; c++ {
+		img := x[c*inSize : (c+1)*inSize]
+		dst := cols[c*KP : (c+1)*KP]
+		for i, o := range off {
+			if o >= 0 {
+				dst[i] = img[o]
+			} else {
+				dst[i] = 0
+			}
+		}
+	}
+}
+
+// col2imND adds cols [C*K, P] back into dx: the adjoint of im2colND.
+func col2imND(cols []float32, C, inSize int, off []int32, dx []float32) {
+	KP := len(off)
+	for c := 0; c < C; c++ {
+		img := dx[c*inSize : (c+1)*inSize]
+		src := cols[c*KP : (c+1)*KP]
+		for i, o := range off {
+			if o >= 0 {
+				img[o] += src[i]
+			}
+		}
+	}
+}
