@@ -1,0 +1,285 @@
+// Package ptq is post-training quantization from end to end: normalize a
+// float model, decide what to quantize (rewrite.Annotate), measure
+// activation ranges on sample data by running the model (engine,
+// calibrate), and insert Q/DQ nodes (rewrite.Materialize).
+//
+// It sits above rewrite, calibrate and engine: the passes never run the
+// model, the engine knows nothing of quantization, and this package wires
+// them together for the insert-qdq and calibrate commands.
+package ptq
+
+import (
+	"fmt"
+
+	"github.com/onnxq/onnxq/calibrate"
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/rewrite"
+)
+
+// Target names the runtime a quantized model is made for.
+type Target string
+
+const (
+	// ORT is ONNX Runtime on CPU: unsigned 8-bit asymmetric activations
+	// and signed symmetric per-channel weights (U8S8), which its QDQ
+	// optimizer fuses into integer kernels.
+	ORT Target = "ort"
+	// TensorRT is NVIDIA TensorRT's explicit-quantization profile:
+	// symmetric int8 everywhere (zero point 0), per-channel weights,
+	// per-tensor activations, no Q/DQ on graph outputs, both inputs of a
+	// residual Add quantized and one scale across a Concat.
+	TensorRT Target = "tensorrt"
+)
+
+// Config is the typed configuration of a quantization run.
+type Config struct {
+	Method     calibrate.Method // how activation ranges are chosen (see Defaults)
+	Percentile float64          // for the percentile method
+	Target     Target
+	// PerChannel quantizes weights per output channel.
+	PerChannel bool
+	// WeightBits is 8 or 4; ActBits is 8 or 16.
+	WeightBits int
+	ActBits    int
+	// SymmetricActivations forces activation zero points to 0 (int8).
+	SymmetricActivations bool
+	ExcludeNodes         []string
+	ExcludeOps           []string
+	Nodes                map[string]rewrite.NodeOverride
+	// Progress, if set, is called after each calibration sample.
+	Progress func(done, total int)
+}
+
+// Defaults returns the configuration that gives the best int8 result in
+// ONNX Runtime on CPU: min-max ranges, U8S8, per-channel weights.
+func Defaults() Config {
+	return Config{Method: calibrate.MinMax, Target: ORT, PerChannel: true, WeightBits: 8, ActBits: 8}
+}
+
+// Options derives the annotation options from the configuration.
+func (c Config) Options() (rewrite.Options, error) {
+	o := rewrite.Options{PerChannel: c.PerChannel, ExcludeNodes: c.ExcludeNodes, ExcludeOps: c.ExcludeOps, Nodes: c.Nodes}
+	switch c.WeightBits {
+	case 0, 8:
+		o.Weights = graph.Int8
+	case 4:
+		o.Weights = graph.Int4
+	default:
+		return o, fmt.Errorf("weight bits %d: want 8 or 4", c.WeightBits)
+	}
+	signedAct := c.SymmetricActivations || c.Target == TensorRT
+	switch c.ActBits {
+	case 0, 8:
+		o.Activations = graph.Uint8
+		if signedAct {
+			o.Activations = graph.Int8
+		}
+	case 16:
+		o.Activations = graph.Uint16
+		if signedAct {
+			o.Activations = graph.Int16
+		}
+	default:
+		return o, fmt.Errorf("activation bits %d: want 8 or 16", c.ActBits)
+	}
+	o.SymmetricActivations = signedAct
+	switch c.Target {
+	case ORT, "":
+	case TensorRT:
+		o.PerChannel = true
+		o.QuantizeGraphOutputs = false
+	default:
+		return o, fmt.Errorf("target %q: want ort or tensorrt", c.Target)
+	}
+	return o, nil
+}
+
+// Normalize runs the passes that prepare a float model for quantization:
+// Constant nodes to initializers, layout ops on constants folded,
+// BatchNormalization folded, per-channel Adds moved into Conv biases, dead
+// nodes removed, and the opset raised to what the options need.
+func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
+	opset := int64(13)
+	if opts.Weights.Bits() == 4 || opts.Activations.Bits() == 16 || opts.BlockSize > 0 {
+		opset = 21
+	}
+	return rewrite.Run(m, log,
+		rewrite.ConstantsToInitializers,
+		rewrite.FoldConstantLayout,
+		rewrite.FoldBatchNorm,
+		rewrite.FuseConvBias,
+		rewrite.RemoveDeadNodes,
+		rewrite.UpgradeOpset(opset),
+	)
+}
+
+// RecordTypes runs one sample through the model and sets the type of every
+// intermediate value that has none, from the tensor computed for it. The
+// quantizer only quantizes values known to be float; running the model is
+// the one way to know the type of every value of models with dynamic
+// shapes and shape arithmetic.
+func RecordTypes(prog *engine.Program, sample map[string]*graph.Tensor) error {
+	_, err := prog.Run(sample, &engine.RunOptions{Observe: func(v *graph.Value, t *graph.Tensor) {
+		if v.Type == nil {
+			v.Type = graph.TensorType(t.DType, t.Shape)
+		}
+	}})
+	return err
+}
+
+// Calibrate runs every sample of src through prog and returns the
+// statistics of each activation group of the plan, keyed by the group
+// representative's name.
+func Calibrate(prog *engine.Program, plan *rewrite.Plan, src dataset.Source, progress func(done, total int)) (*calibrate.File, error) {
+	groups := map[*graph.Value]string{}
+	for _, rep := range plan.Activations() {
+		for _, v := range plan.GroupMembers(rep) {
+			groups[v] = rep.Name
+		}
+	}
+	col := calibrate.NewCollector(groups)
+	n := src.Len()
+	for i := 0; i < n; i++ {
+		sample, err := src.Sample(i)
+		if err != nil {
+			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		if _, err := prog.Run(sample, &engine.RunOptions{Observe: col.Observe}); err != nil {
+			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		if err := col.Err(); err != nil {
+			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		if progress != nil {
+			progress(i+1, n)
+		}
+	}
+	return &calibrate.File{Samples: n, Tensors: col.Stats}, nil
+}
+
+// Ranges turns statistics into the ranges Materialize needs, with the
+// configured method, for the plan's activation groups.
+func Ranges(plan *rewrite.Plan, stats *calibrate.File, method calibrate.Method, percentile float64) (map[*graph.Value]rewrite.Range, error) {
+	out := map[*graph.Value]rewrite.Range{}
+	for _, rep := range plan.Activations() {
+		s, ok := stats.Tensors[rep.Name]
+		if !ok {
+			return nil, fmt.Errorf("the statistics have no entry for tensor %q (were they measured on this model with these options?)", rep.Name)
+		}
+		spec := plan.Specs[rep]
+		lo, hi, err := s.Range(method, calibrate.RangeOptions{Type: spec.Type, Symmetric: spec.Symmetric, Percentile: percentile})
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", rep.Name, err)
+		}
+		out[rep] = rewrite.Range{Min: lo, Max: hi}
+	}
+	return out, nil
+}
+
+// Prepared is a normalized model with its quantization plan, ready to be
+// calibrated and materialized.
+type Prepared struct {
+	Model *graph.Model
+	Plan  *rewrite.Plan
+	Prog  *engine.Program // runs the normalized float model
+	Log   rewrite.Log
+}
+
+// Prepare normalizes m (in place), checks src against its inputs, records
+// value types and annotates the model.
+func Prepare(m *graph.Model, src dataset.Source, cfg Config) (*Prepared, error) {
+	opts, err := cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	if src.Len() == 0 {
+		return nil, fmt.Errorf("the calibration data has no samples")
+	}
+	if err := dataset.Validate(src, dataset.ModelInputs(m.Graph)); err != nil {
+		return nil, fmt.Errorf("calibration data does not fit the model: %w", err)
+	}
+	p := &Prepared{Model: m}
+	if err := Normalize(m, opts, &p.Log); err != nil {
+		return nil, err
+	}
+	prog, err := engine.Compile(m)
+	if err != nil {
+		return nil, err
+	}
+	p.Prog = prog
+	first, err := src.Sample(0)
+	if err != nil {
+		return nil, err
+	}
+	if err := RecordTypes(prog, first); err != nil {
+		return nil, fmt.Errorf("running the float model on sample 0: %w", err)
+	}
+	plan, err := rewrite.Annotate(m, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.Plan = plan
+	return p, nil
+}
+
+// Result is what a quantization run did, for the JSON report.
+type Result struct {
+	Passes    []rewrite.Entry        `json:"passes"`
+	Nodes     []NodeReport           `json:"nodes"`
+	Tensors   []rewrite.TensorReport `json:"tensors"`
+	BiasFixes []rewrite.BiasFix      `json:"bias_fixes"`
+	Samples   int                    `json:"calibration_samples"`
+	Method    calibrate.Method       `json:"method"`
+	Opset     int64                  `json:"opset"`
+	Quantized int                    `json:"nodes_quantized"`
+	Float     int                    `json:"nodes_float"`
+}
+
+// NodeReport says whether one node was quantized, and why.
+type NodeReport struct {
+	Name      string `json:"name"`
+	OpType    string `json:"op_type"`
+	Quantized bool   `json:"quantized"`
+	Reason    string `json:"reason"`
+}
+
+// Finish materializes the plan with ranges from stats.
+func (p *Prepared) Finish(stats *calibrate.File, cfg Config) (*Result, error) {
+	ranges, err := Ranges(p.Plan, stats, cfg.Method, cfg.Percentile)
+	if err != nil {
+		return nil, err
+	}
+	mres, err := rewrite.Materialize(p.Plan, rewrite.MaterializeOptions{Ranges: ranges})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Passes: p.Log.Entries, Tensors: mres.Tensors, BiasFixes: mres.BiasFixes, Samples: stats.Samples, Method: cfg.Method, Opset: p.Model.Opset("")}
+	for _, d := range p.Plan.Decisions {
+		res.Nodes = append(res.Nodes, NodeReport{Name: d.Node.Name, OpType: d.Node.OpType, Quantized: d.Quantized, Reason: d.Reason})
+		if d.Quantized {
+			res.Quantized++
+		} else {
+			res.Float++
+		}
+	}
+	if res.BiasFixes == nil {
+		res.BiasFixes = []rewrite.BiasFix{}
+	}
+	return res, nil
+}
+
+// Quantize runs the whole flow on m (in place): prepare, calibrate on src,
+// materialize.
+func Quantize(m *graph.Model, src dataset.Source, cfg Config) (*Result, error) {
+	p, err := Prepare(m, src, cfg)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := Calibrate(p.Prog, p.Plan, src, cfg.Progress)
+	if err != nil {
+		return nil, err
+	}
+	return p.Finish(stats, cfg)
+}
