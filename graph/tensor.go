@@ -276,12 +276,16 @@ func TensorFromProto(tp *onnxpb.TensorProto, ext func(*onnxpb.TensorProto) ([]by
 	if _, ok := sliceLen(dt, makeSlice(dt, 0)); !ok {
 		return nil, fmt.Errorf("unsupported data type %s", dt)
 	}
+	external := tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL
+	if field := onnxio.TypedField(int32(dt)); n64 > 0 && !external && tp.RawData == nil && typedFieldLen(tp, field) == 0 {
+		return nil, fmt.Errorf("has %d elements but no data (%s is empty and raw_data is not set)", n64, field)
+	}
 	if n64 > math.MaxInt32*8 {
-		return nil, fmt.Errorf("%d elements is too many", n64)
+		return nil, fmt.Errorf("has %d elements, more than onnxq holds in memory (%d)", n64, int64(math.MaxInt32*8))
 	}
 	n := int(n64)
 	raw := tp.RawData
-	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+	if external {
 		if ext == nil {
 			return nil, fmt.Errorf("tensor is stored as external data, which is not available here")
 		}
@@ -290,7 +294,7 @@ func TensorFromProto(tp *onnxpb.TensorProto, ext func(*onnxpb.TensorProto) ([]by
 		}
 	}
 	var data any
-	if raw != nil || tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+	if raw != nil || external {
 		data, err = decodeRaw(dt, n, raw)
 	} else {
 		data, err = decodeTyped(dt, n, tp)
@@ -439,9 +443,6 @@ func signExtend4(v uint8) int8 { return int8(v<<4) >> 4 }
 func decodeTyped(dt DType, n int, tp *onnxpb.TensorProto) (any, error) {
 	field := onnxio.TypedField(int32(dt))
 	have := typedFieldLen(tp, field)
-	if have == 0 && n > 0 {
-		return nil, fmt.Errorf("has %d elements but no data (%s is empty and raw_data is not set)", n, field)
-	}
 	want := n
 	switch dt {
 	case Complex64, Complex128:

@@ -114,13 +114,10 @@ func checkTensor(t *onnxpb.TensorProto, dir string, fileSizes map[string]int64) 
 	if err != nil {
 		return err
 	}
-	fields := typedFields(t)
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
-		if t.RawData != nil || len(fields) > 0 {
-			return fmt.Errorf("is stored as external data but also holds values in the file (%s)", strings.Join(append(rawField(t), fields...), ", "))
-		}
 		return checkExternal(t, n, dir, fileSizes)
 	}
+	fields := typedFields(t)
 	if stored := append(rawField(t), fields...); len(stored) > 1 {
 		return fmt.Errorf("holds values in both %s and %s; a tensor keeps them in one field", stored[0], stored[1])
 	}
@@ -169,6 +166,9 @@ func checkTensor(t *onnxpb.TensorProto, dir string, fileSizes map[string]int64) 
 // checkExternal checks the external_data entries of a tensor of n elements
 // and, when dir is set, that the data file is inside dir and long enough.
 func checkExternal(t *onnxpb.TensorProto, n int64, dir string, fileSizes map[string]int64) error {
+	if stored := append(rawField(t), typedFields(t)...); len(stored) > 0 {
+		return fmt.Errorf("is stored as external data but also holds values in the file (%s)", strings.Join(stored, ", "))
+	}
 	dt := t.GetDataType()
 	if dt == int32(onnxpb.TensorProto_STRING) {
 		return fmt.Errorf("STRING tensors cannot be stored as external data")
