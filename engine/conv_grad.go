@@ -61,46 +61,73 @@ func sumChannels(dy []float32, n, m, pos int) []float32 {
 // backward accumulates dx [N, C, inP] and dw [M, kdim] (both zeroed by the
 // caller) from dy [N, M, P].
 func (p *convPlan) backward(x, w, dy, dx, dw []float32) {
+	p.backwardData(w, dy, dx)
+	p.backwardWeights(x, dy, dw)
+}
+
+// backwardData accumulates into dx [N, C, inP] the gradient of the input
+// for dy [N, M, P]: per (image, group, band) dcols = W[g]^T · dY_band,
+// added back into dX by col2im. It is also ConvTranspose's forward pass.
+func (p *convPlan) backwardData(w, dy, dx []float32) {
 	switch {
 	case p.depthwise():
-		p.depthwiseBackward(x, w, dy, dx, dw)
+		p.depthwiseBackwardData(w, dy, dx)
+		return
+	case p.pointwise():
+		for n := 0; n < p.n; n++ {
+			for g := 0; g < p.group; g++ {
+				dxs := dx[(n*p.c+g*p.cg)*p.inP:]
+				dys := dy[(n*p.m+g*p.mg)*p.outP:]
+				gemm.Sgemm(true, false, p.cg, p.outP, p.mg, 1, w[g*p.mg*p.cg:], p.cg, dys, p.outP, 1, dxs, p.inP)
+			}
+		}
+		return
+	}
+	dcols := getScratch(p.kdim * p.maxBandCols())
+	defer putScratch(dcols)
+	for n := 0; n < p.n; n++ {
+		for g := 0; g < p.group; g++ {
+			dxs := dx[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
+			for b := 0; b < p.bands(); b++ {
+				p0, p1 := p.bandCols(b)
+				nc := p1 - p0
+				dys := dy[(n*p.m+g*p.mg)*p.outP+p0:]
+				gemm.Sgemm(true, false, p.kdim, nc, p.mg, 1, w[g*p.mg*p.kdim:], p.kdim, dys, p.outP, 0, dcols, nc)
+				p.col2imParallel(dcols[:p.kdim*nc], b, dxs)
+			}
+		}
+	}
+}
+
+// backwardWeights accumulates into dw [M, kdim] the gradient of the
+// weights for input x and dy: per (image, group, band)
+// dW[g] += dY_band · cols^T.
+func (p *convPlan) backwardWeights(x, dy, dw []float32) {
+	switch {
+	case p.depthwise():
+		p.depthwiseBackwardWeights(x, dy, dw)
+		return
 	case p.pointwise():
 		for n := 0; n < p.n; n++ {
 			for g := 0; g < p.group; g++ {
 				xs := x[(n*p.c+g*p.cg)*p.inP:]
-				dxs := dx[(n*p.c+g*p.cg)*p.inP:]
 				dys := dy[(n*p.m+g*p.mg)*p.outP:]
-				wg, dwg := w[g*p.mg*p.cg:], dw[g*p.mg*p.cg:]
-				gemm.Sgemm(true, false, p.cg, p.outP, p.mg, 1, wg, p.cg, dys, p.outP, 0, dxs, p.inP)
-				gemm.Sgemm(false, true, p.mg, p.cg, p.outP, 1, dys, p.outP, xs, p.inP, 1, dwg, p.cg)
+				gemm.Sgemm(false, true, p.mg, p.cg, p.outP, 1, dys, p.outP, xs, p.inP, 1, dw[g*p.mg*p.cg:], p.cg)
 			}
 		}
-	default:
-		p.gemmBackward(x, w, dy, dx, dw)
+		return
 	}
-}
-
-// gemmBackward is the im2col path: per (image, group, band)
-//
-//	dW[g] += dY_band · cols^T     dcols = W[g]^T · dY_band, col2im into dX.
-func (p *convPlan) gemmBackward(x, w, dy, dx, dw []float32) {
-	size := p.kdim * p.maxBandCols()
-	cols, dcols := getScratch(size), getScratch(size)
+	cols := getScratch(p.kdim * p.maxBandCols())
 	defer putScratch(cols)
-	defer putScratch(dcols)
 	for n := 0; n < p.n; n++ {
 		for g := 0; g < p.group; g++ {
 			xs := x[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
-			dxs := dx[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
-			wg, dwg := w[g*p.mg*p.kdim:], dw[g*p.mg*p.kdim:]
 			for b := 0; b < p.bands(); b++ {
 				p0, p1 := p.bandCols(b)
 				nc := p1 - p0
 				dys := dy[(n*p.m+g*p.mg)*p.outP+p0:]
 				p.im2colParallel(xs, b, cols[:p.kdim*nc])
-				gemm.Sgemm(false, true, p.mg, p.kdim, nc, 1, dys, p.outP, cols, nc, 1, dwg, p.kdim)
-				gemm.Sgemm(true, false, p.kdim, nc, p.mg, 1, wg, p.kdim, dys, p.outP, 0, dcols, nc)
-				p.col2imParallel(dcols[:p.kdim*nc], b, dxs)
+				gemm.Sgemm(false, true, p.mg, p.kdim, nc, 1, dys, p.outP, cols, nc, 1, dw[g*p.mg*p.kdim:], p.kdim)
 			}
 		}
 	}
@@ -115,21 +142,14 @@ func (p *convPlan) col2imParallel(cols []float32, b int, dx []float32) {
 	})
 }
 
-// depthwiseBackward is the adjoint of depthwiseForward: dX by input
-// channel and dW by output channel, each a disjoint part for a thread.
-func (p *convPlan) depthwiseBackward(x, w, dy, dx, dw []float32) {
-	win := p.win
+// depthwiseBackwardData is the adjoint of depthwiseForward in the input:
+// each thread owns a disjoint set of input channels of dx.
+func (p *convPlan) depthwiseBackwardData(w, dy, dx []float32) {
+	win, spans := p.win, p.depthwiseSpans()
 	H, W := win.in[0], win.in[1]
 	KH, KW := win.kernel[0], win.kernel[1]
 	OH, OW := win.out[0], win.out[1]
 	sh, sw := win.stride[0], win.stride[1]
-	// spans holds, per kernel column j, the output columns [c0, c1) whose
-	// input column k*stride + iw0 lies inside the image.
-	type span struct{ c0, c1, iw0 int }
-	spans := make([]span, KW)
-	for j := range spans {
-		spans[j].c0, spans[j].c1, spans[j].iw0 = colRange(win, j)
-	}
 	// dX: input channel ci collects from its mg output channels.
 	ParallelFor(p.n*p.c, 4, func(lo, hi int) {
 		for u := lo; u < hi; u++ {
@@ -165,7 +185,16 @@ func (p *convPlan) depthwiseBackward(x, w, dy, dx, dw []float32) {
 			}
 		}
 	})
-	// dW: output channel m over all images.
+}
+
+// depthwiseBackwardWeights is the adjoint of depthwiseForward in the
+// weights: each thread owns a disjoint set of output channels of dw.
+func (p *convPlan) depthwiseBackwardWeights(x, dy, dw []float32) {
+	win, spans := p.win, p.depthwiseSpans()
+	H, W := win.in[0], win.in[1]
+	KH, KW := win.kernel[0], win.kernel[1]
+	OH, OW := win.out[0], win.out[1]
+	sh, sw := win.stride[0], win.stride[1]
 	ParallelFor(p.m, 1, func(lo, hi int) {
 		for m := lo; m < hi; m++ {
 			ci := m / p.mg
@@ -201,6 +230,19 @@ func (p *convPlan) depthwiseBackward(x, w, dy, dx, dw []float32) {
 			}
 		}
 	})
+}
+
+// colSpan is, for one kernel column j of a 2-D window, the output
+// columns [c0, c1) whose input column k*stride + iw0 lies inside the image.
+type colSpan struct{ c0, c1, iw0 int }
+
+// depthwiseSpans returns the colSpan of every kernel column.
+func (p *convPlan) depthwiseSpans() []colSpan {
+	spans := make([]colSpan, p.win.kernel[1])
+	for j := range spans {
+		spans[j].c0, spans[j].c1, spans[j].iw0 = colRange(p.win, j)
+	}
+	return spans
 }
 
 // dotRow returns the dot product of a and b[:len(a)].

@@ -26,10 +26,11 @@ type convPlan struct {
 }
 
 // pointwise reports whether the convolution is a plain matrix product per
-// image: 1×1 kernel, stride 1, no padding. The input is then its own
-// column matrix.
+// image: 1×1 kernel, stride 1, no padding, as many outputs as inputs
+// (a transposed convolution's output can be longer). The input is then
+// its own column matrix.
 func (p *convPlan) pointwise() bool {
-	if p.k != 1 {
+	if p.k != 1 || p.inP != p.outP {
 		return false
 	}
 	w := p.win
