@@ -93,13 +93,16 @@ func TestPresetsOnReferenceImages(t *testing.T) {
 			}
 		}
 	}
-	m, err := graph.FromFile(testdata.Path(t, testdata.RealModels["ppocr-det"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _ := OpenImageFolder(dir, ImagePresets["ppocr-det"])
-	if err := Validate(src, ModelInputs(m.Graph)); err != nil {
-		t.Errorf("ppocr-det preset against the model: %v", err)
+	// Each preset feeds its reference model: name, type and shape agree.
+	for _, preset := range []string{"ppocr-det", "blazeface-front", "blazeface-back"} {
+		m, err := graph.FromFile(testdata.Path(t, testdata.RealModels[preset]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := OpenImageFolder(dir, ImagePresets[preset])
+		if err := Validate(src, ModelInputs(m.Graph)); err != nil {
+			t.Errorf("%s preset against the model: %v", preset, err)
+		}
 	}
 }
 
