@@ -19,7 +19,7 @@ import (
 // heavyNodeTestPrefixes are the ONNX backend node tests of the operators in
 // conv*, matmul*, pool*, norm*, pad* and resize*.
 var heavyNodeTestPrefixes = []string{
-	"test_conv_", "test_basic_conv_", "test_convtranspose",
+	"test_conv_", "test_basic_conv_", "test_convtranspose", "test_gemm", "test_matmul", "test_convinteger", "test_basic_convinteger",
 }
 
 // heavyNodeTestExceptions are node tests among those prefixes that are not
