@@ -1,0 +1,717 @@
+package qat
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/quant"
+)
+
+// Optimizer names a parameter update rule.
+type Optimizer string
+
+const (
+	SGD  Optimizer = "sgd"  // with momentum
+	Adam Optimizer = "adam" // Kingma & Ba, with bias correction
+)
+
+// Schedule names a learning-rate schedule.
+type Schedule string
+
+const (
+	Constant Schedule = "constant"
+	Cosine   Schedule = "cosine" // from LR to 0 over the run
+)
+
+// LossKind names the training objective.
+type LossKind string
+
+const (
+	// CrossEntropy trains on labels.
+	CrossEntropy LossKind = "ce"
+	// DistillKL matches the float teacher's softmax (at Temperature).
+	DistillKL LossKind = "kl"
+	// DistillMSE matches the float teacher's outputs.
+	DistillMSE LossKind = "mse"
+)
+
+// BitsStep switches bit widths from an epoch on (precision schedule).
+// Zero leaves a width as it is.
+type BitsStep struct {
+	Epoch       int `json:"epoch"`
+	Weights     int `json:"weights"`
+	Activations int `json:"activations"`
+}
+
+// Config is the typed configuration of a training run.
+type Config struct {
+	Epochs      int
+	MaxSteps    int // stop after this many optimizer steps (0: no limit)
+	BatchSize   int
+	LR          float64
+	Optimizer   Optimizer
+	Momentum    float64 // SGD momentum (default 0.9)
+	WeightDecay float64
+	Schedule    Schedule
+	WarmupSteps int
+	Seed        uint64
+	LearnScales bool
+	Loss        LossKind
+	Temperature float64
+	Bits        []BitsStep
+	// Output names the model output that is trained (default: the first).
+	Output string
+	// CheckpointEvery saves a checkpoint to CheckpointPath every that many
+	// steps (and at the end of each epoch); Resume continues from it.
+	CheckpointEvery int
+	CheckpointPath  string
+	Resume          bool
+	// Eval, if set, is called after each epoch with the current model (a
+	// QDQ model as it would be written) and returns a score to maximize;
+	// EarlyStop stops after that many epochs without improvement.
+	Eval      func(m *graph.Model) (float64, error)
+	EarlyStop int
+	Progress  func(Progress)
+}
+
+// Progress is reported after each optimizer step.
+type Progress struct {
+	Epoch, Step, StepsPerEpoch int
+	Loss                       float64
+	SamplesPerSecond           float64
+	Score                      *float64 // set after an evaluation
+}
+
+// Data is what training reads: inputs, and labels (for CrossEntropy) or
+// a float teacher (for distillation).
+type Data struct {
+	Inputs  dataset.Source
+	Labels  []int64
+	Teacher *engine.Program
+}
+
+// Result summarizes a run.
+type Result struct {
+	Steps      int       `json:"steps"`
+	Epochs     int       `json:"epochs"`
+	FinalLoss  float64   `json:"final_loss"`
+	Scores     []float64 `json:"scores,omitempty"`
+	BestScore  *float64  `json:"best_score,omitempty"`
+	ResumedAt  int       `json:"resumed_at_step,omitempty"`
+	StoppedBy  string    `json:"stopped_by"`
+	Seconds    float64   `json:"seconds"`
+	Throughput float64   `json:"samples_per_second"`
+}
+
+func (c *Config) defaults() error {
+	if c.Epochs <= 0 {
+		c.Epochs = 1
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 32
+	}
+	if c.LR <= 0 {
+		c.LR = 1e-4
+	}
+	if c.Optimizer == "" {
+		c.Optimizer = Adam
+	}
+	if c.Optimizer != SGD && c.Optimizer != Adam {
+		return fmt.Errorf("optimizer %q: want sgd or adam", c.Optimizer)
+	}
+	if c.Momentum == 0 {
+		c.Momentum = 0.9
+	}
+	if c.Schedule == "" {
+		c.Schedule = Constant
+	}
+	if c.Schedule != Constant && c.Schedule != Cosine {
+		return fmt.Errorf("schedule %q: want constant or cosine", c.Schedule)
+	}
+	if c.Loss == "" {
+		c.Loss = CrossEntropy
+	}
+	if c.Temperature <= 0 {
+		c.Temperature = 1
+	}
+	return nil
+}
+
+// trainer holds the state of one run.
+type trainer struct {
+	tm        *TrainingModel
+	cfg       Config
+	data      Data
+	out       *graph.Value // the trained model output
+	loss      *graph.Node
+	tgt       *graph.Value // graph input carrying the target
+	order     []int
+	opt       *optState
+	trainable map[*graph.Value]bool
+	bits      BitsStep // widths currently in force
+}
+
+// Train fine-tunes tm in place and leaves the trained weights and scales
+// in its initializers.
+func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	n := data.Inputs.Len()
+	if n == 0 {
+		return nil, fmt.Errorf("the training data has no samples")
+	}
+	switch cfg.Loss {
+	case CrossEntropy:
+		if len(data.Labels) != n {
+			return nil, fmt.Errorf("training with labels needs one label per sample: %d samples, %d labels", n, len(data.Labels))
+		}
+	case DistillKL, DistillMSE:
+		if data.Teacher == nil {
+			return nil, fmt.Errorf("distillation needs a float teacher model")
+		}
+	default:
+		return nil, fmt.Errorf("loss %q: want ce, kl or mse", cfg.Loss)
+	}
+	t := &trainer{tm: tm, cfg: cfg, data: data}
+	if err := t.addLoss(); err != nil {
+		return nil, err
+	}
+	defer t.removeLoss()
+	t.trainable = map[*graph.Value]bool{}
+	for _, w := range tm.Weights {
+		t.trainable[w] = true
+	}
+	if cfg.LearnScales {
+		for _, fq := range tm.FakeQuants {
+			fq.Node.SetAttr("lsq", int64(1))
+			if fq.Scale.IsConst() {
+				t.trainable[fq.Scale] = true
+			}
+		}
+	}
+	t.opt = newOptState()
+	res := &Result{StoppedBy: "epochs"}
+	stepsPerEpoch := (n + cfg.BatchSize - 1) / cfg.BatchSize
+	startStep := 0
+	var best *float64
+	badEpochs := 0
+	if cfg.Resume {
+		ck, err := loadCheckpoint(cfg.CheckpointPath)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.restore(ck); err != nil {
+			return nil, err
+		}
+		startStep = ck.Step
+		res.ResumedAt = startStep
+		best = ck.Best
+		badEpochs = ck.BadEpochs
+		res.Scores = ck.Scores
+	}
+	started := time.Now()
+	samples := 0
+	step := startStep
+	var l *lowered
+	for epoch := step / stepsPerEpoch; epoch < cfg.Epochs; epoch++ {
+		if err := t.applyBits(epoch); err != nil {
+			return nil, err
+		}
+		l = nil // re-lower at each epoch: bit widths and params are read at lowering
+		t.order = epochOrder(cfg.Seed, epoch, n)
+		for s := step % stepsPerEpoch; s < stepsPerEpoch; s++ {
+			if cfg.MaxSteps > 0 && step >= cfg.MaxSteps {
+				res.StoppedBy = "max-steps"
+				break
+			}
+			batch := t.order[s*cfg.BatchSize : min((s+1)*cfg.BatchSize, n)]
+			if l == nil {
+				var err error
+				if l, err = t.lower(batch[0]); err != nil {
+					return nil, err
+				}
+			}
+			loss, err := t.step(l, batch, step, stepsPerEpoch*cfg.Epochs)
+			if err != nil {
+				return nil, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
+			}
+			step++
+			samples += len(batch)
+			res.FinalLoss = loss
+			if cfg.Progress != nil {
+				cfg.Progress(Progress{Epoch: epoch, Step: step, StepsPerEpoch: stepsPerEpoch, Loss: loss, SamplesPerSecond: float64(samples) / time.Since(started).Seconds()})
+			}
+			if cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && s+1 < stepsPerEpoch {
+				t.writeBack(l)
+				if err := t.save(step, best, badEpochs, res.Scores); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if l != nil {
+			t.writeBack(l)
+		}
+		if res.StoppedBy == "max-steps" {
+			break
+		}
+		res.Epochs = epoch + 1
+		if cfg.Eval != nil {
+			score, err := t.evaluate()
+			if err != nil {
+				return nil, fmt.Errorf("evaluation after epoch %d: %w", epoch, err)
+			}
+			res.Scores = append(res.Scores, score)
+			if cfg.Progress != nil {
+				cfg.Progress(Progress{Epoch: epoch, Step: step, StepsPerEpoch: stepsPerEpoch, Loss: res.FinalLoss, Score: &score})
+			}
+			if best == nil || score > *best {
+				b := score
+				best, badEpochs = &b, 0
+			} else {
+				badEpochs++
+			}
+		}
+		if cfg.CheckpointPath != "" {
+			if err := t.save(step, best, badEpochs, res.Scores); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.EarlyStop > 0 && badEpochs >= cfg.EarlyStop {
+			res.StoppedBy = "early-stop"
+			break
+		}
+	}
+	res.Steps = step
+	res.BestScore = best
+	res.Seconds = time.Since(started).Seconds()
+	if res.Seconds > 0 {
+		res.Throughput = float64(samples) / res.Seconds
+	}
+	return res, nil
+}
+
+// epochOrder is the sample order of an epoch: a permutation that depends
+// only on the seed and the epoch, so a resumed run sees the same order.
+func epochOrder(seed uint64, epoch, n int) []int {
+	r := rand.New(rand.NewPCG(seed, uint64(epoch)+0x9e3779b97f4a7c15))
+	return r.Perm(n)
+}
+
+// addLoss appends the loss node (and the target input) to the main graph.
+func (t *trainer) addLoss() error {
+	g := t.tm.Model.Graph
+	if len(g.Outputs) == 0 {
+		return fmt.Errorf("the model has no outputs")
+	}
+	t.out = g.Outputs[0]
+	if t.cfg.Output != "" {
+		t.out = nil
+		for _, o := range g.Outputs {
+			if o.Name == t.cfg.Output {
+				t.out = o
+			}
+		}
+		if t.out == nil {
+			return fmt.Errorf("the model has no output %q", t.cfg.Output)
+		}
+	}
+	nm := graph.NewNamer(g)
+	t.tgt = &graph.Value{Name: nm.Name("onnxq_training_target"), Graph: g}
+	if dims, ok := t.out.Shape(); ok {
+		t.tgt.Type = graph.TensorType(graph.Float, dims)
+	}
+	g.Inputs = append(g.Inputs, t.tgt)
+	op := SoftCrossEntropyOp
+	attrs := map[string]any{}
+	if t.cfg.Loss == DistillMSE {
+		op = MeanSquaredErrorOp
+	} else {
+		attrs["temperature"] = float32(t.cfg.Temperature)
+	}
+	t.loss = g.NewNode(nm, op, Domain, []*graph.Value{t.out, t.tgt}, []string{"onnxq_training_loss"}, attrs)
+	g.Outputs = append(g.Outputs, t.loss.Outputs[0])
+	return nil
+}
+
+func (t *trainer) removeLoss() {
+	g := t.tm.Model.Graph
+	g.Inputs = g.Inputs[:len(g.Inputs)-1]
+	g.Outputs = g.Outputs[:len(g.Outputs)-1]
+	g.RemoveNodes(map[*graph.Node]bool{t.loss: true})
+}
+
+// target computes the target of sample i: a one-hot row for labels, the
+// teacher's output (softened for KL) for distillation.
+func (t *trainer) target(i int, sample map[string]*graph.Tensor) (*graph.Tensor, error) {
+	dims, _ := t.out.Shape()
+	if t.cfg.Loss == CrossEntropy {
+		n := int64(1)
+		for _, d := range dims {
+			n *= d
+		}
+		c := dims[len(dims)-1]
+		if n != c {
+			return nil, fmt.Errorf("labels train a single-row output; %q has shape %v", t.out.Name, dims)
+		}
+		lab := t.data.Labels[i]
+		if lab < 0 || lab >= c {
+			return nil, fmt.Errorf("label %d of sample %d is outside the %d classes", lab, i, c)
+		}
+		oh := make([]float32, c)
+		oh[lab] = 1
+		return graph.NewTensor(graph.Float, dims, oh)
+	}
+	outs, err := t.data.Teacher.Run(sample, nil)
+	if err != nil {
+		return nil, fmt.Errorf("teacher: %w", err)
+	}
+	y, ok := outs[t.out.Name]
+	if !ok {
+		return nil, fmt.Errorf("the teacher has no output %q", t.out.Name)
+	}
+	if t.cfg.Loss == DistillMSE {
+		return y, nil
+	}
+	z, _ := y.Float32s()
+	c := int(y.Shape[len(y.Shape)-1])
+	p := make([]float32, len(z))
+	ls := make([]float64, c)
+	for r := 0; r < len(z)/c; r++ {
+		logSoftmax(z[r*c:(r+1)*c], t.cfg.Temperature, ls)
+		for k := 0; k < c; k++ {
+			p[r*c+k] = float32(math.Exp(ls[k]))
+		}
+	}
+	return graph.NewTensor(graph.Float, y.Shape, p)
+}
+
+// lowered is the Gorgonia form of the current training graph.
+type lowered struct {
+	l       *engine.Lowered
+	machine G.VM
+	lossVal G.Value
+	params  []*graph.Value
+}
+
+func (t *trainer) lower(first int) (*lowered, error) {
+	sample, err := t.data.Inputs.Sample(first)
+	if err != nil {
+		return nil, err
+	}
+	feed, err := t.feed(first, sample)
+	if err != nil {
+		return nil, err
+	}
+	l, err := engine.Lower(t.tm.Model, feed, func(v *graph.Value) bool { return t.trainable[v] })
+	if err != nil {
+		return nil, err
+	}
+	lw := &lowered{l: l}
+	lossNode := l.Nodes[t.loss.Outputs[0]]
+	if lossNode == nil {
+		return nil, fmt.Errorf("the loss does not depend on any trainable value")
+	}
+	var wrt G.Nodes
+	for v := range l.Params {
+		lw.params = append(lw.params, v)
+	}
+	sortValues(lw.params)
+	for _, v := range lw.params {
+		wrt = append(wrt, l.Params[v])
+	}
+	G.Read(lossNode, &lw.lossVal)
+	if _, err := G.Grad(lossNode, wrt...); err != nil {
+		return nil, fmt.Errorf("building gradients: %w", err)
+	}
+	lw.machine = G.NewTapeMachine(l.G, G.BindDualValues(wrt...))
+	return lw, nil
+}
+
+func sortValues(vs []*graph.Value) {
+	for i := 1; i < len(vs); i++ {
+		for j := i; j > 0 && vs[j].Name < vs[j-1].Name; j-- {
+			vs[j], vs[j-1] = vs[j-1], vs[j]
+		}
+	}
+}
+
+func (t *trainer) feed(i int, sample map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+	tgt, err := t.target(i, sample)
+	if err != nil {
+		return nil, err
+	}
+	feed := map[string]*graph.Tensor{t.tgt.Name: tgt}
+	for k, v := range sample {
+		feed[k] = v
+	}
+	return feed, nil
+}
+
+// step runs forward and backward over one batch (one sample at a time at
+// the model's own batch size, accumulating gradients) and updates the
+// parameters.
+func (t *trainer) step(lw *lowered, batch []int, step, totalSteps int) (float64, error) {
+	grads := map[*graph.Value][]float32{}
+	var lossSum float64
+	for _, i := range batch {
+		sample, err := t.data.Inputs.Sample(i)
+		if err != nil {
+			return 0, err
+		}
+		feed, err := t.feed(i, sample)
+		if err != nil {
+			return 0, err
+		}
+		for v, n := range lw.l.Inputs {
+			x, ok := feed[v.Name]
+			if !ok {
+				return 0, fmt.Errorf("no value for input %q", v.Name)
+			}
+			if err := G.Let(n, denseOf(x)); err != nil {
+				return 0, err
+			}
+		}
+		lw.l.Step()
+		if err := lw.machine.RunAll(); err != nil {
+			return 0, err
+		}
+		lossSum += scalarOf(lw.lossVal)
+		for _, v := range lw.params {
+			gv, err := lw.l.Params[v].Grad()
+			if err != nil {
+				return 0, fmt.Errorf("gradient of %q: %w", v.Name, err)
+			}
+			gd := valueData(gv)
+			acc := grads[v]
+			if acc == nil {
+				acc = make([]float32, len(gd))
+				grads[v] = acc
+			}
+			for k, x := range gd {
+				acc[k] += x
+			}
+		}
+		lw.machine.Reset()
+	}
+	lr := t.lr(step, totalSteps)
+	inv := float32(1 / float64(len(batch)))
+	for _, v := range lw.params {
+		g := grads[v]
+		for k := range g {
+			g[k] *= inv
+		}
+		p := valueData(lw.l.Params[v].Value())
+		t.opt.update(v.Name, p, g, lr, t.cfg)
+		if t.isScale(v) {
+			for k := range p {
+				if p[k] < 1e-8 {
+					p[k] = 1e-8 // scales stay positive
+				}
+			}
+		}
+	}
+	return lossSum / float64(len(batch)), nil
+}
+
+func (t *trainer) isScale(v *graph.Value) bool {
+	for _, fq := range t.tm.FakeQuants {
+		if fq.Scale == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *trainer) lr(step, total int) float64 {
+	lr := t.cfg.LR
+	if t.cfg.WarmupSteps > 0 && step < t.cfg.WarmupSteps {
+		return lr * float64(step+1) / float64(t.cfg.WarmupSteps)
+	}
+	if t.cfg.Schedule == Cosine && total > t.cfg.WarmupSteps {
+		p := float64(step-t.cfg.WarmupSteps) / float64(total-t.cfg.WarmupSteps)
+		return lr * 0.5 * (1 + math.Cos(math.Pi*p))
+	}
+	return lr
+}
+
+// writeBack stores the lowered parameters into the model's initializers.
+func (t *trainer) writeBack(lw *lowered) {
+	for _, v := range lw.params {
+		p := valueData(lw.l.Params[v].Value())
+		v.Const = graph.MustTensor(graph.Float, v.Const.Shape, append([]float32{}, p...))
+	}
+}
+
+// applyBits sets the bit widths in force at an epoch: FakeQuant nodes get
+// the width and their scale and zero point are recomputed to cover the
+// same real range with the new number of levels.
+func (t *trainer) applyBits(epoch int) error {
+	want := t.bits
+	for _, b := range t.cfg.Bits {
+		if b.Epoch <= epoch {
+			if b.Weights > 0 {
+				want.Weights = b.Weights
+			}
+			if b.Activations > 0 {
+				want.Activations = b.Activations
+			}
+		}
+	}
+	if want == t.bits {
+		return nil
+	}
+	seen := map[*graph.Value]bool{}
+	for _, fq := range t.tm.FakeQuants {
+		bits := want.Activations
+		if fq.Role == Weight {
+			bits = want.Weights
+		}
+		if bits == 0 || int(fq.Node.AttrInt("bits", 0)) == bits {
+			continue
+		}
+		if bits < 2 || bits > fq.Zero.ElemType().Bits() {
+			return fmt.Errorf("node %s: cannot train at %d bits with a %s zero point", fq.Node.Label(), bits, fq.Zero.ElemType())
+		}
+		if !seen[fq.Scale] {
+			seen[fq.Scale] = true
+			if err := rescale(fq, bits); err != nil {
+				return err
+			}
+		}
+		fq.Node.SetAttr("bits", int64(bits))
+	}
+	t.bits = want
+	return nil
+}
+
+// rescale recomputes a FakeQuant's scale and zero point for a new width,
+// keeping the real range its current params cover.
+func rescale(fq *FakeQuantInfo, bits int) error {
+	s, err := fq.Scale.Const.Float32s()
+	if err != nil {
+		return err
+	}
+	z, err := fq.Zero.Const.Int64s()
+	if err != nil {
+		return err
+	}
+	oldMin, oldMax := fq.Zero.ElemType().IntRange()
+	if b := fq.Node.AttrInt("bits", 0); b > 0 {
+		oldMin, oldMax = bitRange(int(b), oldMin < 0)
+	}
+	qmin, qmax := bitRange(bits, oldMin < 0)
+	ns := make([]float32, len(s))
+	nz := graph.Zeros(fq.Zero.ElemType(), fq.Zero.Const.Shape)
+	for k := range s {
+		lo := float64(s[k]) * float64(oldMin-z[k])
+		hi := float64(s[k]) * float64(oldMax-z[k])
+		symmetric := z[k] == 0 && oldMin < 0
+		p := paramsInRange(lo, hi, qmin, qmax, symmetric)
+		ns[k] = p.Scale
+		setZero(nz, k, p.ZeroPoint)
+	}
+	fq.Scale.Const = graph.MustTensor(graph.Float, fq.Scale.Const.Shape, ns)
+	fq.Zero.Const = nz
+	return nil
+}
+
+func bitRange(bits int, signed bool) (int64, int64) {
+	if signed {
+		return -(1 << (bits - 1)), 1<<(bits-1) - 1
+	}
+	return 0, 1<<bits - 1
+}
+
+// paramsInRange is quant.ParamsFor for an explicit integer range.
+func paramsInRange(lo, hi float64, qmin, qmax int64, symmetric bool) quant.Params {
+	if symmetric {
+		absmax := math.Max(-lo, hi)
+		s := absmax / float64(qmax)
+		if s <= 0 {
+			s = 1
+		}
+		return quant.Params{Scale: float32(s)}
+	}
+	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+	s := (hi - lo) / float64(qmax-qmin)
+	if s <= 0 {
+		return quant.Params{Scale: 1, ZeroPoint: qmin}
+	}
+	zp := int64(math.RoundToEven(float64(qmin) - lo/float64(float32(s))))
+	zp = max(qmin, min(qmax, zp))
+	return quant.Params{Scale: float32(s), ZeroPoint: zp}
+}
+
+func setZero(t *graph.Tensor, i int, v int64) {
+	switch d := t.Data.(type) {
+	case []int8:
+		d[i] = int8(v)
+	case []uint8:
+		d[i] = uint8(v)
+	case []int16:
+		d[i] = int16(v)
+	case []uint16:
+		d[i] = uint16(v)
+	}
+}
+
+// evaluate scores a copy of the current model in its QDQ form.
+func (t *trainer) evaluate() (float64, error) {
+	t.removeLoss()
+	defer func() { _ = t.readdLoss() }()
+	return t.cfg.Eval(t.tm.Model)
+}
+
+func (t *trainer) readdLoss() error {
+	g := t.tm.Model.Graph
+	g.Inputs = append(g.Inputs, t.tgt)
+	g.Nodes = append(g.Nodes, t.loss)
+	g.Outputs = append(g.Outputs, t.loss.Outputs[0])
+	return nil
+}
+
+func denseOf(t *graph.Tensor) G.Value {
+	d := t.Data.([]float32)
+	if len(t.Shape) == 0 {
+		return G.NewF32(d[0])
+	}
+	shape := make([]int, len(t.Shape))
+	for i, x := range t.Shape {
+		shape[i] = int(x)
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32{}, d...)))
+}
+
+func valueData(v G.Value) []float32 {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		return x.Data().([]float32)
+	case *G.F32:
+		return []float32{float32(*x)}
+	}
+	panic(fmt.Sprintf("qat: unexpected value %T", v))
+}
+
+func scalarOf(v G.Value) float64 {
+	switch x := v.(type) {
+	case *G.F32:
+		return float64(*x)
+	case *tensor.Dense:
+		switch d := x.Data().(type) {
+		case float32:
+			return float64(d)
+		case []float32:
+			return float64(d[0])
+		}
+	}
+	return math.NaN()
+}
