@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// dataOps moves elements of a tensor's data slice without knowing its
+// element type: shape operators (Transpose, Gather, Slice, Expand, Tile,
+// Concat, Where) work on every type through it. typedOps[T] implements it
+// once per Go element type; opsFor picks the implementation.
+type dataOps interface {
+	// take returns out with out[i] = src[idx[i]].
+	take(src any, idx []int) any
+	// concat joins srcs: for each of outer rows, block[k] elements of
+	// srcs[k] in turn.
+	concat(srcs []any, outer int, block []int) any
+	// where returns out[i] = x[xi[i]] if cond[ci[i]] else y[yi[i]].
+	where(cond []bool, ci []int, x any, xi []int, y any, yi []int) any
+	// fill returns n copies of v[0].
+	fill(v any, n int) any
+	// equal reports whether a[i] == b[j] (NaN != NaN for floats).
+	equal(a any, i int, b any, j int) bool
+}
+
+type typedOps[T comparable] struct{}
+
+func (typedOps[T]) take(src any, idx []int) any {
+	s := src.([]T)
+	out := make([]T, len(idx))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
+}
+
+func (typedOps[T]) concat(srcs []any, outer int, block []int) any {
+	total := 0
+	for _, b := range block {
+		total += b
+	}
+	out := make([]T, 0, total*outer)
+	for o := 0; o < outer; o++ {
+		for k, src := range srcs {
+			s := src.([]T)
+			out = append(out, s[o*block[k]:(o+1)*block[k]]...)
+		}
+	}
+	return out
+}
+
+func (typedOps[T]) where(cond []bool, ci []int, x any, xi []int, y any, yi []int) any {
+	xs, ys := x.([]T), y.([]T)
+	out := make([]T, len(ci))
+	for i := range out {
+		if cond[ci[i]] {
+			out[i] = xs[xi[i]]
+		} else {
+			out[i] = ys[yi[i]]
+		}
+	}
+	return out
+}
+
+func (typedOps[T]) fill(v any, n int) any {
+	x := v.([]T)[0]
+	out := make([]T, n)
+	for i := range out {
+		out[i] = x
+	}
+	return out
+}
+
+func (typedOps[T]) equal(a any, i int, b any, j int) bool { return a.([]T)[i] == b.([]T)[j] }
+
+// opsFor returns the element mover for a tensor data slice.
+func opsFor(data any) (dataOps, error) {
+	switch data.(type) {
+	case []float32:
+		return typedOps[float32]{}, nil
+	case []float64:
+		return typedOps[float64]{}, nil
+	case []int64:
+		return typedOps[int64]{}, nil
+	case []int32:
+		return typedOps[int32]{}, nil
+	case []int16:
+		return typedOps[int16]{}, nil
+	case []int8:
+		return typedOps[int8]{}, nil
+	case []uint8:
+		return typedOps[uint8]{}, nil
+	case []uint16:
+		return typedOps[uint16]{}, nil
+	case []uint32:
+		return typedOps[uint32]{}, nil
+	case []uint64:
+		return typedOps[uint64]{}, nil
+	case []bool:
+		return typedOps[bool]{}, nil
+	case []string:
+		return typedOps[string]{}, nil
+	case []complex64:
+		return typedOps[complex64]{}, nil
+	case []complex128:
+		return typedOps[complex128]{}, nil
+	}
+	return nil, fmt.Errorf("unsupported tensor data %T", data)
+}
+
+// takeData gathers t's elements at idx into a new tensor of the given shape.
+func takeData(t *graph.Tensor, idx []int, shape []int64) (*graph.Tensor, error) {
+	ops, err := opsFor(t.Data)
+	if err != nil {
+		return nil, err
+	}
+	return out(t.DType, shape, ops.take(t.Data, idx)), nil
+}
