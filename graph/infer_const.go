@@ -29,14 +29,8 @@ func isIntType(dt DType) bool { return dt.IsInteger() || dt == Bool }
 // newConst returns a zero value of type dt and a static shape, or nil
 // when dt is not tracked or the value is too large.
 func newConst(dt DType, shape []int64) *constVal {
-	n := int64(1)
-	for _, d := range shape {
-		if d < 0 {
-			return nil
-		}
-		n *= d
-	}
-	if n > maxFoldElems {
+	n, ok := foldSize(shape)
+	if !ok {
 		return nil
 	}
 	cv := &constVal{dt: dt, shape: append([]int64{}, shape...)}
@@ -49,6 +43,21 @@ func newConst(dt DType, shape []int64) *constVal {
 		return nil
 	}
 	return cv
+}
+
+// foldSize returns the element count of a static shape when it is at most
+// maxFoldElems.
+func foldSize(shape []int64) (int, bool) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 || d > maxFoldElems {
+			return 0, false
+		}
+		if n *= d; n > maxFoldElems {
+			return 0, false
+		}
+	}
+	return int(n), true
 }
 
 func (cv *constVal) len() int {

@@ -264,6 +264,18 @@ func axisIndex(axis int64, rank int) (int, error) {
 	return int(axis), nil
 }
 
+// maxInferRank bounds the rank inference believes from a tensor's value
+// (a Reshape target of unknown values but known length, say).
+const maxInferRank = 1 << 10
+
+// unknownDims returns n unknown dims, or ok false when n is not a sane rank.
+func unknownDims(n int64) ([]symDim, bool) {
+	if n < 0 || n > maxInferRank {
+		return nil, false
+	}
+	return make([]symDim, n), true
+}
+
 // copyDims returns a fresh copy of ds.
 func copyDims(ds []symDim) []symDim { return append([]symDim{}, ds...) }
 

@@ -14,7 +14,7 @@ type foldRule func(c *inferCtx, out typeInfo) (*constVal, error)
 var foldRules = map[string]foldRule{
 	"Constant":        foldConstant,
 	"Shape":           foldShape,
-	"Size":            foldSize,
+	"Size":            foldNumel,
 	"Identity":        foldReshaped,
 	"Reshape":         foldReshaped,
 	"Flatten":         foldReshaped,
@@ -64,7 +64,7 @@ func foldShape(c *inferCtx, out typeInfo) (*constVal, error) {
 	return cv, nil
 }
 
-func foldSize(c *inferCtx, out typeInfo) (*constVal, error) {
+func foldNumel(c *inferCtx, out typeInfo) (*constVal, error) {
 	x := c.arg(0)
 	if !x.ranked {
 		return nil, nil
@@ -104,6 +104,9 @@ func foldGather(c *inferCtx, out typeInfo) (*constVal, error) {
 	}
 	outer, inner := span(x.shape[:axis]), span(x.shape[axis+1:])
 	n := x.shape[axis]
+	if _, ok := foldSize([]int64{int64(outer), int64(len(is)), int64(inner)}); !ok {
+		return nil, nil
+	}
 	var idx []int
 	for o := 0; o < outer; o++ {
 		for _, i := range is {
@@ -180,7 +183,10 @@ func foldSlice(c *inferCtx, out typeInfo) (*constVal, error) {
 		return nil, err
 	}
 	// Walk the output coordinates; input coordinate = start + i*step.
-	n := span(shape)
+	n, ok := foldSize(shape)
+	if !ok {
+		return nil, nil
+	}
 	idx := make([]int, n)
 	coord := make([]int, len(shape))
 	strides := make([]int, len(x.shape))
@@ -220,7 +226,7 @@ func foldExpand(c *inferCtx, out typeInfo) (*constVal, error) {
 	if x == nil || !ok {
 		return nil, nil
 	}
-	if span(shape) > maxFoldElems {
+	if _, ok := foldSize(shape); !ok {
 		return nil, nil
 	}
 	return x.pick(shape, bcastIndex(shape, x.shape)), nil
@@ -253,6 +259,10 @@ func foldConstantOfShape(c *inferCtx, out typeInfo) (*constVal, error) {
 	if !ok {
 		return nil, nil
 	}
+	n, ok := foldSize(shape)
+	if !ok {
+		return nil, nil
+	}
 	fill := constFromTensor(MustTensor(Float, []int64{1}, []float32{0}))
 	if t, err := c.n.AttrTensor("value"); err != nil {
 		return nil, c.errorf("%v", err)
@@ -261,7 +271,7 @@ func foldConstantOfShape(c *inferCtx, out typeInfo) (*constVal, error) {
 			return nil, nil
 		}
 	}
-	return fill.pick(shape, make([]int, span(shape))), nil
+	return fill.pick(shape, make([]int, n)), nil
 }
 
 func foldConstant(c *inferCtx, out typeInfo) (*constVal, error) {

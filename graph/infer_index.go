@@ -91,7 +91,7 @@ func splitRule(c *inferCtx) ([]typeInfo, error) {
 	x := c.arg(0)
 	n := len(c.n.Outputs)
 	outs := make([]typeInfo, n)
-	if !x.ranked {
+	if !x.ranked || n == 0 {
 		for i := range outs {
 			outs[i] = unranked(x.dt)
 		}
@@ -297,7 +297,7 @@ func gatherNDRule(c *inferCtx) ([]typeInfo, error) {
 	}
 	b := int(c.n.AttrInt("batch_dims", 0))
 	last := int(ind.dims[len(ind.dims)-1].n)
-	if b+last > len(x.dims) {
+	if b < 0 || b >= len(ind.dims) || b+last > len(x.dims) {
 		return nil, c.errorf("indices of depth %d with batch_dims %d exceed the data rank %d", last, b, len(x.dims))
 	}
 	out := append(copyDims(ind.dims[:len(ind.dims)-1]), x.dims[b+last:]...)
@@ -415,6 +415,9 @@ func oneHotRule(c *inferCtx) ([]typeInfo, error) {
 	}
 	depth := unknownDim
 	if d, ok := c.floats(1); ok && len(d) == 1 {
+		if d[0] < 0 {
+			return nil, c.errorf("depth %g is negative", d[0])
+		}
 		depth = knownDim(int64(d[0]))
 	}
 	out := append(append(copyDims(ind.dims[:axis]), depth), ind.dims[axis:]...)

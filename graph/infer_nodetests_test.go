@@ -96,6 +96,19 @@ func TestInferNodeTests(t *testing.T) {
 	}
 }
 
+// TestInferAgreesWithNodeTestTypes runs InferShapes on every node test
+// model (covered or not) as the file declares it: inference must accept
+// every declared type (it never contradicts a correct model) and must not
+// fail on ops it has no rule for.
+func TestInferAgreesWithNodeTestTypes(t *testing.T) {
+	for _, dir := range testdata.NodeTests(t) {
+		m := loadNodeTest(t, dir, false)
+		if err := InferShapes(m); err != nil {
+			t.Errorf("%s: %v", filepath.Base(dir), err)
+		}
+	}
+}
+
 func checkValues(dir string, m *Model) string {
 	msg, _ := checkNodeTestInference(dir, m)
 	if msg != "" {

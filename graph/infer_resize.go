@@ -114,6 +114,11 @@ func resizeRule(c *inferCtx) ([]typeInfo, error) {
 		if len(sizes) != len(axes) {
 			return nil, c.errorf("sizes has %d values for %d axes", len(sizes), len(axes))
 		}
+		for _, s := range sizes {
+			if s.ok && s.n < 0 {
+				return nil, c.errorf("sizes %s has a negative size", fmtSymDims(sizes))
+			}
+		}
 		return []typeInfo{ranked(x.dt, resizeSizes(c, x.dims, axes, sizes))}, nil
 	}
 	given, known := present(scalesIn)
@@ -126,6 +131,11 @@ func resizeRule(c *inferCtx) ([]typeInfo, error) {
 	}
 	if len(scales) != len(axes) {
 		return nil, c.errorf("scales has %d values for %d axes", len(scales), len(axes))
+	}
+	for _, s := range scales {
+		if !(s > 0) {
+			return nil, c.errorf("scales %v must be positive", scales)
+		}
 	}
 	return []typeInfo{ranked(x.dt, scaleDims(x.dims, axes, scales))}, nil
 }
@@ -199,6 +209,11 @@ func upsampleRule(c *inferCtx) ([]typeInfo, error) {
 	}
 	if len(scales) != len(x.dims) {
 		return nil, c.errorf("scales has %d values for rank %d", len(scales), len(x.dims))
+	}
+	for _, s := range scales {
+		if !(s > 0) {
+			return nil, c.errorf("scales %v must be positive", scales)
+		}
 	}
 	axes := make([]int, len(x.dims))
 	for i := range axes {

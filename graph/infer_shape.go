@@ -41,7 +41,9 @@ func reshapeRule(c *inferCtx) ([]typeInfo, error) {
 		target = t
 	} else {
 		if s := c.arg(1); s.ranked && len(s.dims) == 1 && s.dims[0].ok {
-			return []typeInfo{ranked(x.dt, make([]symDim, s.dims[0].n))}, nil
+			if dims, ok := unknownDims(s.dims[0].n); ok {
+				return []typeInfo{ranked(x.dt, dims)}, nil
+			}
 		}
 		return []typeInfo{unranked(x.dt)}, nil
 	}
@@ -294,7 +296,9 @@ func expandRule(c *inferCtx) ([]typeInfo, error) {
 	shape, ok := c.elems(1)
 	if !ok {
 		if s := c.arg(1); s.ranked && len(s.dims) == 1 && s.dims[0].ok && x.ranked {
-			return []typeInfo{ranked(x.dt, make([]symDim, max(len(x.dims), int(s.dims[0].n))))}, nil
+			if dims, ok := unknownDims(max(int64(len(x.dims)), s.dims[0].n)); ok {
+				return []typeInfo{ranked(x.dt, dims)}, nil
+			}
 		}
 		return []typeInfo{unranked(x.dt)}, nil
 	}
@@ -375,7 +379,9 @@ func constantOfShapeRule(c *inferCtx) ([]typeInfo, error) {
 	shape, ok := c.elems(0)
 	if !ok {
 		if s := c.arg(0); s.ranked && len(s.dims) == 1 && s.dims[0].ok {
-			return []typeInfo{ranked(dt, make([]symDim, s.dims[0].n))}, nil
+			if dims, ok := unknownDims(s.dims[0].n); ok {
+				return []typeInfo{ranked(dt, dims)}, nil
+			}
 		}
 		return []typeInfo{unranked(dt)}, nil
 	}
