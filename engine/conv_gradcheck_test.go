@@ -55,8 +55,9 @@ func randTensor(rng *rand.Rand, shape ...int64) *graph.Tensor {
 }
 
 // distinctTensor returns a float32 tensor whose values are a random
-// permutation of 0.1·(i - n/2): any two differ by at least 0.1, so a step
-// of 0.01 never changes which element of a window is the largest.
+// permutation of 0.1·(i - n/2) + 0.05: any two differ by at least 0.1, so
+// a step of 0.01 never changes which element of a window is the largest,
+// and none is within 0.05 of 0 (where |x| has a kink).
 func distinctTensor(rng *rand.Rand, shape ...int64) *graph.Tensor {
 	n := 1
 	for _, d := range shape {
@@ -64,7 +65,7 @@ func distinctTensor(rng *rand.Rand, shape ...int64) *graph.Tensor {
 	}
 	d := make([]float32, n)
 	for i, j := range rng.Perm(n) {
-		d[j] = float32(0.1 * float64(i-n/2))
+		d[j] = float32(0.1*float64(i-n/2) + 0.05)
 	}
 	return graph.MustTensor(graph.Float, shape, d)
 }
