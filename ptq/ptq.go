@@ -61,28 +61,19 @@ func Defaults() Config {
 // Options derives the annotation options from the configuration.
 func (c Config) Options() (rewrite.Options, error) {
 	o := rewrite.Options{PerChannel: c.PerChannel, ExcludeNodes: c.ExcludeNodes, ExcludeOps: c.ExcludeOps, Nodes: c.Nodes}
-	switch c.WeightBits {
-	case 0, 8:
+	var err error
+	if o.Weights, err = weightType(max(c.WeightBits, 0)); err != nil {
+		return o, err
+	}
+	if o.Weights == graph.Undefined {
 		o.Weights = graph.Int8
-	case 4:
-		o.Weights = graph.Int4
-	default:
-		return o, fmt.Errorf("weight bits %d: want 8 or 4", c.WeightBits)
 	}
 	signedAct := c.SymmetricActivations || c.Target == TensorRT
-	switch c.ActBits {
-	case 0, 8:
-		o.Activations = graph.Uint8
-		if signedAct {
-			o.Activations = graph.Int8
-		}
-	case 16:
-		o.Activations = graph.Uint16
-		if signedAct {
-			o.Activations = graph.Int16
-		}
-	default:
-		return o, fmt.Errorf("activation bits %d: want 8 or 16", c.ActBits)
+	if o.Activations, err = actType(c.ActBits, signedAct); err != nil {
+		return o, err
+	}
+	if o.Activations == graph.Undefined {
+		o.Activations, _ = actType(8, signedAct)
 	}
 	o.SymmetricActivations = signedAct
 	switch c.Target {
