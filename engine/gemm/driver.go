@@ -34,7 +34,7 @@ func (p *problem) runSerial() {
 				beta = 1
 			}
 			bp := ws.b.get(packedSize(nc, kc, kn.nr))
-			packB(bp, p.transB, p.b, p.ldb, pc, kc, jc, nc, kn.nr)
+			kn.packB(bp, p.transB, p.b, p.ldb, pc, kc, jc, nc, kn.nr)
 			for ic := 0; ic < p.m; ic += kn.mc {
 				mc := min(kn.mc, p.m-ic)
 				var ap []float32
@@ -42,7 +42,7 @@ func (p *problem) runSerial() {
 					ap = p.pa.block(pc, ic)
 				} else {
 					ap = ws.a.get(packedSize(mc, kc, kn.mr))
-					packA(ap, p.transA, p.a, p.lda, ic, mc, pc, kc, kn.mr)
+					kn.packA(ap, p.transA, p.a, p.lda, ic, mc, pc, kc, kn.mr)
 				}
 				macroKernel(kn, mc, nc, kc, ap, bp, p.c[ic*p.ldc+jc:], p.ldc, p.alpha, beta, tmp)
 			}

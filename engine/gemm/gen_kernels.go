@@ -1,6 +1,7 @@
 //go:build ignore
 
-// gen_kernels writes kernel_amd64.s, the AVX-512 and AVX2+FMA micro-kernels.
+// gen_kernels writes kernel_amd64.s, the AVX-512 and AVX2+FMA micro-kernels
+// and the AVX-512 transposing pack routine.
 // Run it with `go generate ./engine/gemm/`.
 //
 // Every kernel computes one MR×NR tile of C:
@@ -43,6 +44,7 @@ func main() {
 	for _, s := range specs {
 		gen(&w, s)
 	}
+	genTranspose(&w)
 	if err := os.WriteFile("kernel_amd64.s", w.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -143,4 +145,108 @@ func log2(n int) int {
 		panic("unroll must be a power of two")
 	}
 	return l
+}
+
+// genTranspose writes packTransAVX512, which packs a block of up to 16 rows
+// by transposing 16×16 tiles in registers: each source cache line is read
+// once, unlike a gather, whose rows 4 KiB apart all fall in one L1 set.
+func genTranspose(w *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	p("")
+	p("// func packTransAVX512(dst, src *float32, ld, k, rows, dstStride int, smask uint32)")
+	p("// For p in [0, k) and lanes r < 16: dst[p*dstStride+r] = src[r*ld+p] if")
+	p("// r < rows (1 <= rows <= 16), else 0; only the lanes in smask are stored.")
+	p("TEXT ·packTransAVX512(SB), NOSPLIT, $0-52")
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ ld+16(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ k+24(FP), CX")
+	p("\tMOVQ rows+32(FP), R10")
+	p("\tMOVQ dstStride+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVL smask+48(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tMOVL $0xffff, AX")
+	p("\tKMOVW AX, K2")
+	p("\tMOVQ CX, R11")
+	p("\tSHRQ $4, R11")
+	p("\tJZ   tail")
+	p("chunk:")
+	body := func(tail bool) {
+		// Load rows into Z0..Z15 (zero past rows), masked by K2 columns.
+		for r := 0; r < 16; r++ {
+			p("\tVPXORD %s, %s, %s", z(r), z(r), z(r))
+		}
+		p("\tMOVQ SI, R9")
+		p("\tMOVQ R10, BX")
+		lbl := "loaded"
+		if tail {
+			lbl = "tloaded"
+		}
+		for r := 0; r < 16; r++ {
+			p("\tVMOVUPS.Z (R9), K2, %s", z(r))
+			if r < 15 {
+				p("\tDECQ BX")
+				p("\tJZ   %s", lbl)
+				p("\tADDQ R8, R9")
+			}
+		}
+		p("%s:", lbl)
+		// Stage 1: t[2i], t[2i+1] = unpack lo/hi (r[2i], r[2i+1]) into Z16..Z31.
+		for i := 0; i < 8; i++ {
+			p("\tVUNPCKLPS %s, %s, %s", z(2*i+1), z(2*i), z(16+2*i))
+			p("\tVUNPCKHPS %s, %s, %s", z(2*i+1), z(2*i), z(17+2*i))
+		}
+		// Stage 2: per group g of 4 rows, u[4g+j] (j = column within a
+		// 128-bit lane) into Z0..Z15.
+		for g := 0; g < 4; g++ {
+			t := 16 + 4*g
+			p("\tVSHUFPS $0x44, %s, %s, %s", z(t+2), z(t), z(4*g+0))
+			p("\tVSHUFPS $0xEE, %s, %s, %s", z(t+2), z(t), z(4*g+1))
+			p("\tVSHUFPS $0x44, %s, %s, %s", z(t+3), z(t+1), z(4*g+2))
+			p("\tVSHUFPS $0xEE, %s, %s, %s", z(t+3), z(t+1), z(4*g+3))
+		}
+		// Stages 3-4: for each j, transpose the 128-bit lanes of
+		// u[j], u[4+j], u[8+j], u[12+j]; column 4L+j ends in out[4L+j].
+		for j := 0; j < 4; j++ {
+			x := 16 + 4*j
+			p("\tVSHUFF32X4 $0x44, %s, %s, %s", z(4+j), z(j), z(x+0))
+			p("\tVSHUFF32X4 $0xEE, %s, %s, %s", z(4+j), z(j), z(x+1))
+			p("\tVSHUFF32X4 $0x44, %s, %s, %s", z(12+j), z(8+j), z(x+2))
+			p("\tVSHUFF32X4 $0xEE, %s, %s, %s", z(12+j), z(8+j), z(x+3))
+		}
+		for j := 0; j < 4; j++ {
+			x := 16 + 4*j
+			p("\tVSHUFF32X4 $0x88, %s, %s, %s", z(x+2), z(x+0), z(0+j))
+			p("\tVSHUFF32X4 $0xDD, %s, %s, %s", z(x+2), z(x+0), z(4+j))
+			p("\tVSHUFF32X4 $0x88, %s, %s, %s", z(x+3), z(x+1), z(8+j))
+			p("\tVSHUFF32X4 $0xDD, %s, %s, %s", z(x+3), z(x+1), z(12+j))
+		}
+		// Store column c (= p) from Z(c).
+		for c := 0; c < 16; c++ {
+			p("\tVMOVUPS %s, K1, (DI)", z(c))
+			p("\tADDQ DX, DI")
+			if tail && c < 15 {
+				p("\tDECQ CX")
+				p("\tJZ   done")
+			}
+		}
+	}
+	body(false)
+	p("\tADDQ $64, SI")
+	p("\tDECQ R11")
+	p("\tJNZ  chunk")
+	p("tail:")
+	p("\tANDQ $15, CX")
+	p("\tJZ   done")
+	p("\tMOVL $1, AX")
+	p("\tSHLL CX, AX")
+	p("\tDECL AX")
+	p("\tKMOVW AX, K2")
+	body(true)
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
 }

@@ -22,14 +22,14 @@ func kernelAVX2x6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
 var avx512Kernel = &kernel{
 	name: "avx512-14x32", mr: 14, nr: 32,
 	kc: 256, mc: 504, nc: 4096,
-	fn: kernelAVX512x14x32,
+	fn: kernelAVX512x14x32, packA: packAAVX512, packB: packBAVX512,
 }
 
 // avx2Kernel: 12 of the 16 YMM registers accumulate a 6×16 tile.
 var avx2Kernel = &kernel{
 	name: "avx2-6x16", mr: 6, nr: 16,
 	kc: 256, mc: 504, nc: 4096,
-	fn: kernelAVX2x6x16,
+	fn: kernelAVX2x6x16, packA: packA, packB: packB,
 }
 
 // archKernels returns the assembly kernels this CPU supports, fastest first.

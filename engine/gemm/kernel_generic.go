@@ -7,7 +7,7 @@ import "unsafe"
 var genericKernel = &kernel{
 	name: "go-4x4", mr: 4, nr: 4,
 	kc: 256, mc: 128, nc: 2048,
-	fn: kernelGo4x4,
+	fn: kernelGo4x4, packA: packA, packB: packB,
 }
 
 // kernelGo4x4 is the pure-Go 4×4 micro-kernel; see kernel.fn.

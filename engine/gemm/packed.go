@@ -35,7 +35,7 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 		kc := min(kn.kc, k-pc)
 		for ic := 0; ic < m; ic += kn.mc {
 			mc := min(kn.mc, m-ic)
-			packA(p.data[p.offs[i]:], transA, a, lda, ic, mc, pc, kc, kn.mr)
+			kn.packA(p.data[p.offs[i]:], transA, a, lda, ic, mc, pc, kc, kn.mr)
 			i++
 		}
 	}

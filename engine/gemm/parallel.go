@@ -25,13 +25,21 @@ func Threads() int {
 }
 
 // minMACsPerThread is the least work (multiply-adds) worth handing to
-// another goroutine: about 10 µs at 50 GFLOP/s, well above the cost of
+// another goroutine: about 10 µs at 200 GFLOP/s, well above the cost of
 // waking a worker.
-const minMACsPerThread = 1 << 18
+const minMACsPerThread = 1 << 20
 
 // run computes the problem, split into column (or row) ranges across up to
-// Threads() goroutines: the caller's plus idle workers. Each part runs the
-// serial algorithm on its own C range with its own packing buffers.
+// Threads() goroutines: the caller's plus worker goroutines. Each part runs
+// the serial algorithm on its own C range with its own packing buffers.
+//
+// Parts wait in a shared queue until a worker takes them, and the caller,
+// once its own part is done, runs any parts still queued before it blocks.
+// So a call never waits on a worker that is busy or slow to wake (on this
+// shared 2-vCPU machine a woken thread often lands on the waker's CPU and
+// only runs once the waker sleeps) and calls from many goroutines at once
+// share the workers. Waiting threads sleep instead of spinning, which would
+// only steal CPU from the work when the cores are oversubscribed.
 func (p *problem) run() {
 	nt := min(Threads(), p.m*p.n*p.k/minMACsPerThread)
 	if nt <= 1 {
@@ -55,10 +63,17 @@ func (p *problem) run() {
 	wg.Add(nt - 1)
 	for t := 1; t < nt; t++ {
 		lo := t * chunk
-		workQueue <- task{p: p.part(splitN, lo, min(lo+chunk, dim)), wg: wg}
+		post(task{p: p.part(splitN, lo, min(lo+chunk, dim)), wg: wg})
 	}
 	first := p.part(splitN, 0, chunk)
 	first.runSerial()
+	for {
+		t, ok := pop()
+		if !ok {
+			break
+		}
+		t.run()
+	}
 	wg.Wait()
 	waitGroups.Put(wg)
 }
@@ -86,29 +101,71 @@ func (p *problem) part(splitN bool, lo, hi int) problem {
 	return q
 }
 
-// task is one part of a parallel GEMM for a worker goroutine.
+// task is one part of a parallel GEMM; wg counts the parts of its call not
+// finished yet.
 type task struct {
 	p  problem
 	wg *sync.WaitGroup
 }
 
+func (t *task) run() {
+	t.p.runSerial()
+	t.wg.Done()
+}
+
 var (
-	workQueue  = make(chan task)
+	queueMu sync.Mutex
+	queue   []task // parts not started yet, taken last-in first-out
+
+	// wake holds a token per queued part (up to its capacity); an idle
+	// worker blocks on it.
+	wake = make(chan struct{}, 64)
+
 	workersMu  sync.Mutex
 	workers    int
 	waitGroups = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
 )
 
+// post queues a part and wakes a worker.
+func post(t task) {
+	queueMu.Lock()
+	queue = append(queue, t)
+	queueMu.Unlock()
+	select {
+	case wake <- struct{}{}:
+	default: // enough tokens pending: a worker will see this part
+	}
+}
+
+// pop takes a queued part, if any.
+func pop() (task, bool) {
+	queueMu.Lock()
+	defer queueMu.Unlock()
+	n := len(queue)
+	if n == 0 {
+		return task{}, false
+	}
+	t := queue[n-1]
+	queue[n-1] = task{} // drop references to the caller's slices
+	queue = queue[:n-1]
+	return t, true
+}
+
 // startWorkers makes sure at least n worker goroutines are running. Workers
-// live for the rest of the process, blocked on workQueue when idle.
+// live for the rest of the process, blocked on wake when idle.
 func startWorkers(n int) {
 	workersMu.Lock()
 	defer workersMu.Unlock()
 	for ; workers < n; workers++ {
 		go func() {
-			for t := range workQueue {
-				t.p.runSerial()
-				t.wg.Done()
+			for range wake {
+				for {
+					t, ok := pop()
+					if !ok {
+						break
+					}
+					t.run()
+				}
 			}
 		}()
 	}
