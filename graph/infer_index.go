@@ -424,19 +424,43 @@ func oneHotRule(c *inferCtx) ([]typeInfo, error) {
 	return []typeInfo{ranked(dt, out)}, nil
 }
 
+// nonZeroRule: [rank, count of non-zeros], the count known when the input
+// value is.
 func nonZeroRule(c *inferCtx) ([]typeInfo, error) {
 	x := c.arg(0)
 	r := unknownDim
 	if x.ranked {
 		r = knownDim(int64(len(x.dims)))
 	}
-	return []typeInfo{ranked(Int64, []symDim{r, unknownDim})}, nil
+	return []typeInfo{ranked(Int64, []symDim{r, countNonZero(c.value(0))})}, nil
 }
 
+// countNonZero counts the non-zero elements of a known value.
+func countNonZero(cv *constVal) symDim {
+	if cv == nil {
+		return unknownDim
+	}
+	fs, ok := cv.knownFloats()
+	if !ok {
+		return unknownDim
+	}
+	n := int64(0)
+	for _, f := range fs {
+		if f != 0 {
+			n++
+		}
+	}
+	return knownDim(n)
+}
+
+// compressRule keeps the slices whose condition (input 1) is true, along
+// axis or of the flattened input; their count is known when the condition
+// is.
 func compressRule(c *inferCtx) ([]typeInfo, error) {
 	x := c.arg(0)
+	kept := countNonZero(c.value(1))
 	if !c.n.HasAttr("axis") {
-		return []typeInfo{ranked(x.dt, []symDim{unknownDim})}, nil
+		return []typeInfo{ranked(x.dt, []symDim{kept})}, nil
 	}
 	if !x.ranked {
 		return []typeInfo{x}, nil
@@ -446,7 +470,7 @@ func compressRule(c *inferCtx) ([]typeInfo, error) {
 		return nil, c.errorf("%v", err)
 	}
 	dims := copyDims(x.dims)
-	dims[axis] = unknownDim
+	dims[axis] = kept
 	return []typeInfo{ranked(x.dt, dims)}, nil
 }
 
