@@ -12,9 +12,9 @@ import (
 // File is the saved form of calibration statistics (onnxq calibrate -o).
 type File struct {
 	Version int               `json:"version"`
-	Model   string            `json:"model,omitempty"`   // the model file it was measured on
-	Samples int               `json:"samples"`           // number of samples observed
-	Tensors map[string]*Stats `json:"tensors"`           // by scale-group name
+	Model   string            `json:"model,omitempty"` // the model file it was measured on
+	Samples int               `json:"samples"`         // number of samples observed
+	Tensors map[string]*Stats `json:"tensors"`         // by scale-group name
 }
 
 // FileVersion is the format version Save writes and Load accepts.

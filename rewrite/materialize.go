@@ -37,16 +37,16 @@ type MaterializeOptions struct {
 
 // TensorReport describes one quantized tensor in the report.
 type TensorReport struct {
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	Type      string    `json:"type"`
-	Axis      *int      `json:"axis,omitempty"`
-	BlockSize int       `json:"block_size,omitempty"`
-	Min       *float64  `json:"min,omitempty"`
-	Max       *float64  `json:"max,omitempty"`
-	Scale     []float32 `json:"scale"`
-	ZeroPoint []int64   `json:"zero_point"`
-	SharedWith string   `json:"shared_with,omitempty"`
+	Name       string    `json:"name"`
+	Role       string    `json:"role"`
+	Type       string    `json:"type"`
+	Axis       *int      `json:"axis,omitempty"`
+	BlockSize  int       `json:"block_size,omitempty"`
+	Min        *float64  `json:"min,omitempty"`
+	Max        *float64  `json:"max,omitempty"`
+	Scale      []float32 `json:"scale"`
+	ZeroPoint  []int64   `json:"zero_point"`
+	SharedWith string    `json:"shared_with,omitempty"`
 }
 
 // BiasFix records a bias whose int32 encoding would have overflowed and
@@ -59,9 +59,9 @@ type BiasFix struct {
 
 // Result is what Materialize did.
 type Result struct {
-	Tensors  []TensorReport `json:"tensors"`
-	BiasFixes []BiasFix     `json:"bias_fixes,omitempty"`
-	Opset    int64          `json:"opset"`
+	Tensors   []TensorReport `json:"tensors"`
+	BiasFixes []BiasFix      `json:"bias_fixes,omitempty"`
+	Opset     int64          `json:"opset"`
 }
 
 // Materialize inserts QuantizeLinear/DequantizeLinear for every tensor of
