@@ -3,6 +3,7 @@ package onnxio_test
 import (
 	"bytes"
 	"flag"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -65,9 +66,12 @@ func checkLoadInvariants(t *testing.T, data []byte) {
 		}
 		return
 	}
-	// Every tensor anywhere in the model decodes or is refused.
-	_ = onnxio.WalkTensors(m.Proto, func(_ onnxio.TensorSite, tp *onnxpb.TensorProto) error {
-		_, _ = graph.TensorFromProto(tp, m.ReadTensorData)
+	// Load's checks and the IR's decoder agree: every tensor Decode
+	// accepted decodes, except external data, which has no folder here.
+	_ = onnxio.WalkTensors(m.Proto, func(site onnxio.TensorSite, tp *onnxpb.TensorProto) error {
+		if _, err := graph.TensorFromProto(tp, m.ReadTensorData); err != nil && tp.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+			t.Fatalf("tensor %s passed Decode's checks but the IR cannot decode it: %v", site, err)
+		}
 		return nil
 	})
 	if gm, err := graph.FromONNX(m); err == nil {
@@ -114,11 +118,11 @@ func checkSameTensors(t *testing.T, a, b *onnxio.Model) {
 		t.Fatalf("%d tensors saved, %d read back", len(as), len(bs))
 	}
 	for i := range as {
-		ra, err := a.ReadTensorData(as[i])
+		ra, err := tensorBytes(a, as[i])
 		if err != nil {
 			t.Fatal(err)
 		}
-		rb, err := b.ReadTensorData(bs[i])
+		rb, err := tensorBytes(b, bs[i])
 		if err != nil {
 			t.Fatalf("tensor %q read back: %v", bs[i].GetName(), err)
 		}
@@ -131,13 +135,118 @@ func checkSameTensors(t *testing.T, a, b *onnxio.Model) {
 	}
 }
 
+// tensorBytes returns the bytes of a tensor in the raw encoding, wherever
+// and however m stores them (STRING tensors: nil).
+func tensorBytes(m *onnxio.Model, tp *onnxpb.TensorProto) ([]byte, error) {
+	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		return m.ReadTensorData(tp)
+	}
+	if tp.GetDataType() == int32(onnxpb.TensorProto_STRING) {
+		return nil, nil
+	}
+	return onnxio.RawBytes(tp)
+}
+
 // withoutTensorStorage returns a copy of m with the data and storage fields
 // of every tensor cleared.
 func withoutTensorStorage(m *onnxpb.ModelProto) *onnxpb.ModelProto {
 	c := proto.Clone(m).(*onnxpb.ModelProto)
 	_ = onnxio.WalkTensors(c, func(_ onnxio.TensorSite, tp *onnxpb.TensorProto) error {
-		tp.RawData, tp.ExternalData, tp.DataLocation = nil, nil, nil
+		if tp.GetDataType() != int32(onnxpb.TensorProto_STRING) {
+			tp.RawData, tp.FloatData, tp.Int32Data, tp.Int64Data, tp.DoubleData, tp.Uint64Data = nil, nil, nil, nil, nil, nil
+		}
+		tp.ExternalData, tp.DataLocation = nil, nil
 		return nil
 	})
 	return c
+}
+
+// FuzzTensor fuzzes one TensorProto at a time: every input that parses as a
+// tensor becomes the initializer of a model saved in a folder that holds a
+// data file, so that mutations reach the data checks, the external data
+// reader and the IR's decoders instead of breaking the model's framing.
+// Load may refuse the tensor; if it accepts it, the IR must decode it, and
+// Save (inlining or moving its data) must write what Load reads back.
+func FuzzTensor(f *testing.F) {
+	for _, tp := range seedTensors() {
+		f.Add(mustMarshal(f, tp))
+	}
+	mnist, err := onnxio.Load(testdata.Path(f, testdata.RealModels["mnist-7"]))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, tp := range mnist.Proto.Graph.Initializer[:4] {
+		f.Add(mustMarshal(f, tp))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tp := &onnxpb.TensorProto{}
+		if proto.Unmarshal(data, tp) != nil {
+			return
+		}
+		checkTensorInvariants(t, tp)
+	})
+}
+
+// fuzzDataFile is the content of "w.data" in FuzzTensor's model folder.
+var fuzzDataFile = func() []byte {
+	b := make([]byte, 4096)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	return b
+}()
+
+func checkTensorInvariants(t *testing.T, tp *onnxpb.TensorProto) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "w.data"), fuzzDataFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := modelWith(tp)
+	p := writeModel(t, dir, "m.onnx", m)
+	// Unchecked decoding must not panic either.
+	_, _ = graph.TensorFromProto(tp, (&onnxio.Model{Proto: m, Path: p, Dir: dir}).ReadTensorData)
+	lm, err := onnxio.Load(p)
+	if err != nil {
+		return
+	}
+	ltp := lm.Proto.Graph.Initializer[0]
+	if _, err := graph.TensorFromProto(ltp, lm.ReadTensorData); err != nil {
+		t.Fatalf("tensor passed Load's checks but the IR cannot decode it: %v", err)
+	}
+	out := t.TempDir()
+	for _, threshold := range []int64{-1, 0, 1} {
+		q := filepath.Join(out, "m.onnx")
+		if err := onnxio.Save(lm.Proto, q, onnxio.SaveOptions{ExternalThreshold: threshold, SourceDir: lm.Dir}); err != nil {
+			t.Fatalf("Save (threshold %d) of a model Load accepted: %v", threshold, err)
+		}
+		back, err := onnxio.Load(q)
+		if err != nil {
+			t.Fatalf("Load of what Save wrote (threshold %d): %v", threshold, err)
+		}
+		checkSameTensors(t, lm, back)
+	}
+}
+
+// seedTensors returns the tensors of allTypesModel and the hostile tensors
+// of the table tests, as seeds for FuzzTensor.
+func seedTensors() []*onnxpb.TensorProto {
+	var ts []*onnxpb.TensorProto
+	_ = onnxio.WalkTensors(allTypesModel(), func(_ onnxio.TensorSite, tp *onnxpb.TensorProto) error {
+		ts = append(ts, tp)
+		return nil
+	})
+	for _, c := range hostileTensors {
+		ts = append(ts, c.tensor)
+	}
+	for _, c := range hostileExternals {
+		if c.tensor != nil {
+			ts = append(ts, c.tensor)
+		}
+	}
+	ts = append(ts, extTensor("location", "w.data", "offset", "4000", "length", "16"),
+		with(extTensor("location", "w.data", "offset", "100"), func(t *onnxpb.TensorProto) {
+			t.DataType = dtype(onnxpb.TensorProto_INT4)
+			t.Dims = []int64{3, 5}
+		}))
+	return ts
 }

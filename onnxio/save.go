@@ -84,7 +84,8 @@ func save(m *onnxpb.ModelProto, path string, opts SaveOptions) error {
 	defer func() { data.abort() }()
 	err := WalkTensors(out, func(site TensorSite, t *onnxpb.TensorProto) error {
 		raw := t.RawData
-		if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		switch {
+		case t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL:
 			b, err := readExternal(opts.SourceDir, t)
 			if err != nil {
 				return fmt.Errorf("tensor %s: %w", site, err)
@@ -93,6 +94,13 @@ func save(m *onnxpb.ModelProto, path string, opts SaveOptions) error {
 			t.ExternalData = nil
 			t.DataLocation = nil
 			t.RawData = raw
+		case raw == nil && threshold >= 0 && typedByteSize(t) >= threshold:
+			// External data is raw bytes: encode the typed values.
+			b, err := RawBytes(t)
+			if err != nil {
+				return fmt.Errorf("tensor %s: %w", site, err)
+			}
+			raw = b
 		}
 		if raw == nil || threshold < 0 || int64(len(raw)) < threshold {
 			return nil
@@ -107,7 +115,7 @@ func save(m *onnxpb.ModelProto, path string, opts SaveOptions) error {
 		if err != nil {
 			return fmt.Errorf("write external data %q: %w", dataFile, err)
 		}
-		t.RawData = nil
+		t.RawData, t.FloatData, t.Int32Data, t.Int64Data, t.DoubleData, t.Uint64Data = nil, nil, nil, nil, nil, nil
 		t.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
 		t.ExternalData = []*onnxpb.StringStringEntryProto{
 			{Key: proto.String("location"), Value: proto.String(filepath.ToSlash(dataFile))},
@@ -154,6 +162,23 @@ const externalAlign = 4096
 
 func tooLarge(size int64) error {
 	return fmt.Errorf("the model is %d bytes, over the 2 GiB limit of a protobuf message; store its tensors as external data (SaveOptions.ExternalThreshold >= 0), with raw_data rather than typed fields", size)
+}
+
+// typedByteSize returns the raw size of a tensor held in typed fields, or
+// -1 for STRING tensors and malformed dims.
+func typedByteSize(t *onnxpb.TensorProto) int64 {
+	if t.GetDataType() == int32(onnxpb.TensorProto_STRING) || len(typedFields(t)) == 0 {
+		return -1
+	}
+	n, err := ElemCount(t.GetDims())
+	if err != nil {
+		return -1
+	}
+	b, err := ByteSize(t.GetDataType(), n)
+	if err != nil {
+		return -1
+	}
+	return b
 }
 
 func externalBytes(m *onnxpb.ModelProto) int64 {
