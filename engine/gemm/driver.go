@@ -51,8 +51,8 @@ func (p *problem) runSerial() {
 }
 
 // macroKernel multiplies a packed mc×kc A block by a packed kc×nc B block
-// into C (mc×nc at c, row stride ldc), tile by tile. Edge tiles go through
-// tmp so the kernel never writes outside C.
+// into C (mc×nc at c, row stride ldc), tile by tile. Edge tiles use the
+// kernel's edge function or go through tmp, so nothing outside C is written.
 func macroKernel(kn *kernel, mc, nc, kc int, ap, bp, c []float32, ldc int, alpha, beta float32, tmp []float32) {
 	mr, nr := kn.mr, kn.nr
 	for jr := 0; jr < nc; jr += nr {
@@ -64,6 +64,11 @@ func macroKernel(kn *kernel, mc, nc, kc int, ap, bp, c []float32, ldc int, alpha
 			if mrEff == mr && nrEff == nr {
 				_ = c[(ir+mr-1)*ldc+jr+nr-1] // the kernel writes up to here
 				kn.fn(kc, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta)
+				continue
+			}
+			if kn.edge != nil {
+				_ = c[(ir+mrEff-1)*ldc+jr+nrEff-1]
+				kn.edge(kc, apan, bpan, &c[ir*ldc+jr], ldc, alpha, beta, mrEff, nrEff)
 				continue
 			}
 			kn.fn(kc, apan, bpan, &tmp[0], nr, alpha, 0)

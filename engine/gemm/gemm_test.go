@@ -163,6 +163,12 @@ func edgeCases() []gemmCase {
 			cases = append(cases, gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: mn[0], n: mn[1], k: 19, alpha: 1, beta: betas[tr%3], padC: tr})
 		}
 	}
+	// Every edge-tile shape: rows 1-15, columns within one or two vectors.
+	for m := 1; m <= 15; m++ {
+		for j, n := range []int{1, 15, 16, 17, 31, 33} {
+			cases = append(cases, gemmCase{transA: m%2 == 0, transB: j%2 == 0, m: m, n: n, k: 6 + m, alpha: -0.5, beta: betas[(m+j)%3], padC: j})
+		}
+	}
 	return cases
 }
 

@@ -5,13 +5,16 @@ package gemm
 // fn computes one mr×nr tile of C = alpha*A·B + beta*C from a packed A
 // micro-panel (mr floats per k step) and a packed B micro-panel (nr floats
 // per k step); C rows are ldc floats apart. When beta is ±0, fn never reads
-// C. packA and packB pack blocks for it (see pack.go). kc, mc and nc are the Goto/BLIS block sizes: a kc×nr B micro-panel
+// C. edge, if set, computes only the top-left rows×cols of a tile, for
+// the edges of C; without it edge tiles go through a scratch tile.
+// packA and packB pack blocks for it (see pack.go). kc, mc and nc are the Goto/BLIS block sizes: a kc×nr B micro-panel
 // stays in L1, an mc×kc A block in L2 and a kc×nc B block in L3.
 type kernel struct {
 	name       string
 	mr, nr     int
 	kc, mc, nc int
 	fn         func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	edge       func(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)
 	packA      func(dst []float32, transA bool, a []float32, lda, i0, mc, p0, kc, mr int)
 	packB      func(dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nc, nr int)
 }

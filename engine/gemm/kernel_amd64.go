@@ -22,7 +22,7 @@ func kernelAVX2x6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
 var avx512Kernel = &kernel{
 	name: "avx512-14x32", mr: 14, nr: 32,
 	kc: 256, mc: 504, nc: 4096,
-	fn: kernelAVX512x14x32, packA: packAAVX512, packB: packBAVX512,
+	fn: kernelAVX512x14x32, edge: avx512EdgeKernel, packA: packAAVX512, packB: packBAVX512,
 }
 
 // avx2Kernel: 12 of the 16 YMM registers accumulate a 6×16 tile.
@@ -42,4 +42,14 @@ func archKernels() []*kernel {
 		ks = append(ks, avx2Kernel)
 	}
 	return ks
+}
+
+// avx512EdgeKernel computes the top-left rows×cols of a 14×32 tile with the
+// masked kernel for rows rows and one or two vectors of columns.
+func avx512EdgeKernel(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int) {
+	vecs := 1
+	if cols > 16 {
+		vecs = 2
+	}
+	avx512Edge[rows][vecs](k, a, b, c, ldc, alpha, beta, laneMask(cols))
 }
