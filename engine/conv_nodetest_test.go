@@ -21,6 +21,7 @@ import (
 var heavyNodeTestPrefixes = []string{
 	"test_conv_", "test_basic_conv_", "test_convtranspose", "test_gemm", "test_matmul", "test_convinteger", "test_basic_convinteger",
 	"test_maxpool", "test_averagepool", "test_globalaveragepool", "test_globalmaxpool", "test_lppool",
+	"test_batchnorm", "test_instancenorm", "test_layer_normalization",
 }
 
 // heavyNodeTestExceptions are node tests among those prefixes that are not
