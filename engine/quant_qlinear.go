@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/graph"
+)
+
+// qlinearMatMulKernel is QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp,
+// y_scale, y_zp): the exact int32 product (a - a_zp)·(b - b_zp) (as
+// MatMulInteger, with MatMul's batch broadcasting), requantized as
+// y = saturate(round_half_even(acc · a_scale·b_scale / y_scale) + y_zp).
+// The multiplier is formed in float32 and applied in float64, as the ONNX
+// reference does. a's scale and zero point are per tensor or per row of
+// a; b's per tensor or per column of b.
+func qlinearMatMulKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := needInputs(in, 8); err != nil {
+		return nil, err
+	}
+	a, as, az, b, bs, bz, ys, yz := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]
+	if a.Rank() < 2 || b.Rank() < 2 {
+		return nil, fmt.Errorf("inputs must have rank 2 or more, got shapes %v and %v", a.Shape, b.Shape)
+	}
+	acc, err := matmulIntegerForward(ctx, []*graph.Tensor{a, b, az, bz})
+	if err != nil {
+		return nil, err
+	}
+	c := acc[0].Data.([]int32)
+	m, n := int(a.Shape[a.Rank()-2]), int(b.Shape[b.Rank()-1])
+	sa, err := scaleVector(as, m, "a_scale")
+	if err != nil {
+		return nil, err
+	}
+	sb, err := scaleVector(bs, n, "b_scale")
+	if err != nil {
+		return nil, err
+	}
+	sy, err := scaleVector(ys, 1, "y_scale")
+	if err != nil {
+		return nil, err
+	}
+	zy, err := yz.Int64s()
+	if err != nil || len(zy) != 1 {
+		return nil, fmt.Errorf("y_zero_point must be one integer")
+	}
+	lo, hi := yz.DType.IntRange()
+	y := make([]int64, len(c))
+	for e, v := range c {
+		row, col := (e/n)%m, e%n
+		mult := sa[row%len(sa)] * sb[col%len(sb)] / sy[0]
+		q := math.RoundToEven(float64(v)*float64(mult)) + float64(zy[0])
+		y[e] = int64(min(max(q, float64(lo)), float64(hi)))
+	}
+	return oneErr(castInts(y, acc[0].Shape, yz.DType))
+}
+
+// scaleVector reads a scale that is one value or n values.
+func scaleVector(t *graph.Tensor, n int, what string) ([]float32, error) {
+	f, err := t.Float32s()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(f) != 1 && len(f) != n {
+		return nil, fmt.Errorf("%s has %d values, want 1 or %d", what, len(f), n)
+	}
+	return f, nil
+}
+
+func init() {
+	Register(&Op{Type: "QLinearMatMul", MinOpset: 10, Forward: qlinearMatMulKernel})
+}
