@@ -18,7 +18,10 @@ import (
 // computations on them (Gather, Concat, Slice, Unsqueeze, Squeeze, Reshape,
 // Cast, arithmetic, comparisons, Where, Range, ConstantOfShape...). A
 // symbolic dimension (dim_param) survives every op that keeps it, also
-// through such shape computations.
+// through such shape computations. An initializer that is also a graph
+// input (allowed to be overridden from IR version 4) counts as the
+// constant it holds: exporters list shape constants that way, and nobody
+// overrides them.
 //
 // InferShapes only fills Value.Type where it is unknown or less precise
 // than what it infers (an element type or a dimension that is missing, or a
@@ -173,10 +176,11 @@ func (inf *inferer) setType(n *Node, v *Value, t typeInfo) error {
 	}
 	old, ok := typeInfoOf(v)
 	if !ok {
-		if v.Type != nil {
-			return nil // declared as a sequence, map or optional: not ours
+		// Not declared as a tensor: a sequence, map or optional is not
+		// ours, and a tensor type without an element type is not valid.
+		if v.Type == nil && t.dt != Undefined {
+			v.Type = tensorTypeSym(t)
 		}
-		v.Type = tensorTypeSym(t)
 		return nil
 	}
 	merged, err := mergeTypes(old, t)

@@ -68,6 +68,21 @@ func TestInferRealModels(t *testing.T) {
 	}
 }
 
+// TestInferRealModelsAsDeclared runs InferShapes on the reference models
+// as their files type them (value_info and outputs kept): it must accept
+// every declared type.
+func TestInferRealModelsAsDeclared(t *testing.T) {
+	for name, rel := range testdata.RealModels {
+		m, err := FromFile(testdata.Path(t, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := InferShapes(m); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 // TestInferPPOCRSymbolic keeps PP-OCR's dynamic input [N,3,H,W]: the batch
 // dim's name must reach the output, whose channel count is static.
 func TestInferPPOCRSymbolic(t *testing.T) {

@@ -3,6 +3,9 @@ package graph
 import (
 	"fmt"
 	"math"
+	"strings"
+
+	"github.com/onnxq/onnxq/onnxio/onnxpb"
 )
 
 // Rules of the ops that reshape, build or describe tensors.
@@ -440,11 +443,25 @@ func constantRule(c *inferCtx) ([]typeInfo, error) {
 	return []typeInfo{ranked(t.DType, staticDims(t.Shape...))}, nil
 }
 
+// castRule: the input's shape with element type 'to' (a type name such as
+// "FLOAT" in opset 1, the type's number from opset 6).
 func castRule(c *inferCtx) ([]typeInfo, error) {
 	t := c.arg(0)
-	t.dt = DType(c.n.AttrInt("to", 0))
-	if t.dt == Undefined {
+	a := c.n.Attr("to")
+	switch {
+	case a == nil:
 		return nil, c.errorf("attribute 'to' is required")
+	case a.GetType() == onnxpb.AttributeProto_STRING:
+		v, ok := onnxpb.TensorProto_DataType_value[strings.ToUpper(string(a.GetS()))]
+		if !ok {
+			return nil, c.errorf("unknown type %q", a.GetS())
+		}
+		t.dt = DType(v)
+	default:
+		t.dt = DType(a.GetI())
+	}
+	if t.dt == Undefined {
+		return nil, c.errorf("attribute 'to' is UNDEFINED")
 	}
 	return []typeInfo{t}, nil
 }

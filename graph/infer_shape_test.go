@@ -41,6 +41,9 @@ func TestInferElementwise(t *testing.T) {
 			out = append(out, b.Op("Div", []*Value{x, x}, nil))
 			return out
 		}, repeat("FLOAT[N,3]", 23)},
+		{"cast opset 1 type name", 1, func(b *Builder) []*Value {
+			return vals(b.Op("Cast", []*Value{b.Input("x", Float, 2)}, map[string]any{"to": "int32"}))
+		}, []string{"INT32[2]"}},
 		{"clip opset 6 attributes", 6, func(b *Builder) []*Value {
 			return vals(b.Op("Clip", []*Value{b.Input("x", Float, 4)}, map[string]any{"min": float32(0), "max": float32(6)}))
 		}, []string{"FLOAT[4]"}},
