@@ -2,7 +2,8 @@ package gemm
 
 // problem is one GEMM (or one thread's part of it): C = alpha*op(A)*op(B) +
 // beta*C with C m×n. When pa is set, A comes pre-packed from pa (all of
-// its m rows) and a/lda/transA are unused.
+// its m rows) and a/lda/transA are unused; likewise B from pb (all of its n
+// columns) and b/ldb/transB.
 type problem struct {
 	kern           *kernel
 	transA, transB bool
@@ -15,6 +16,7 @@ type problem struct {
 	c              []float32
 	ldc            int
 	pa             *PackedA
+	pb             *PackedB
 }
 
 // runSerial computes the problem on the calling goroutine with the
@@ -33,8 +35,13 @@ func (p *problem) runSerial() {
 			if pc > 0 {
 				beta = 1
 			}
-			bp := ws.b.get(packedSize(nc, kc, kn.nr))
-			kn.packB(bp, p.transB, p.b, p.ldb, pc, kc, jc, nc, kn.nr)
+			var bp []float32
+			if p.pb != nil {
+				bp = p.pb.block(jc, pc)
+			} else {
+				bp = ws.b.get(packedSize(nc, kc, kn.nr))
+				kn.packB(bp, p.transB, p.b, p.ldb, pc, kc, jc, nc, kn.nr)
+			}
 			for ic := 0; ic < p.m; ic += kn.mc {
 				mc := min(kn.mc, p.m-ic)
 				var ap []float32

@@ -1,6 +1,7 @@
 // Package gemm is the single-precision matrix multiply of the execution
-// engine: Sgemm for one-off products and PackedA for a left operand (such as
-// Conv weights) reused across many calls.
+// engine: Sgemm for one-off products, PackedA for a left operand (such as
+// Conv weights) and PackedB for a right operand (such as MatMul weights)
+// packed once and reused across many calls.
 //
 // It follows the Goto/BLIS design: op(A) and op(B) are packed block by block
 // into contiguous, zero-padded micro-panels (buffers are pooled, so repeated

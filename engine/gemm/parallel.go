@@ -46,7 +46,8 @@ func (p *problem) run() {
 		p.runSerial()
 		return
 	}
-	splitN := p.pa != nil || p.n >= p.m
+	// Pre-packed operands are shared, so split the other one.
+	splitN := p.pa != nil || (p.pb == nil && p.n >= p.m)
 	dim, unit := p.m, p.kern.mr
 	if splitN {
 		dim, unit = p.n, p.kern.nr
