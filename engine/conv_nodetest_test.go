@@ -22,6 +22,7 @@ var heavyNodeTestPrefixes = []string{
 	"test_conv_", "test_basic_conv_", "test_convtranspose", "test_gemm", "test_matmul", "test_convinteger", "test_basic_convinteger",
 	"test_maxpool", "test_averagepool", "test_globalaveragepool", "test_globalmaxpool", "test_lppool",
 	"test_batchnorm", "test_instancenorm", "test_layer_normalization",
+	"test_constant_pad", "test_edge_pad", "test_reflect_pad", "test_wrap_pad", "test_pad",
 }
 
 // heavyNodeTestExceptions are node tests among those prefixes that are not
