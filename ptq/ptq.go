@@ -10,6 +10,7 @@ package ptq
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/onnxq/onnxq/calibrate"
 	"github.com/onnxq/onnxq/dataset"
@@ -96,14 +97,20 @@ func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
 	if opts.Weights.Bits() == 4 || opts.Activations.Bits() == 16 || opts.BlockSize > 0 {
 		opset = 21
 	}
-	return rewrite.Run(m, log,
+	if err := rewrite.Run(m, log,
 		rewrite.ConstantsToInitializers,
 		rewrite.FoldConstantLayout,
 		rewrite.FoldBatchNorm,
 		rewrite.FuseConvBias,
 		rewrite.RemoveDeadNodes,
 		rewrite.UpgradeOpset(opset),
-	)
+	); err != nil {
+		return err
+	}
+	// Shapes let the fusions below see operand ranks. Inference that
+	// cannot finish (unusual ops) only means fewer fusions.
+	_ = graph.InferShapes(m)
+	return rewrite.Run(m, log, rewrite.FuseMatMulAdd)
 }
 
 // RecordTypes runs one sample through the model and sets the type of every
@@ -126,11 +133,17 @@ func RecordTypes(prog *engine.Program, sample map[string]*graph.Tensor) error {
 func Calibrate(prog *engine.Program, plan *rewrite.Plan, src dataset.Source, progress func(done, total int)) (*calibrate.File, error) {
 	groups := map[*graph.Value]string{}
 	for _, rep := range plan.Activations() {
+		if _, _, allConst := constRange(plan.GroupMembers(rep)); allConst {
+			continue
+		}
 		for _, v := range plan.GroupMembers(rep) {
 			groups[v] = rep.Name
 		}
 	}
 	col := calibrate.NewCollector(groups)
+	if err := observeConstants(plan, col); err != nil {
+		return nil, err
+	}
 	n := src.Len()
 	for i := 0; i < n; i++ {
 		sample, err := src.Sample(i)
@@ -155,6 +168,12 @@ func Calibrate(prog *engine.Program, plan *rewrite.Plan, src dataset.Source, pro
 func Ranges(plan *rewrite.Plan, stats *calibrate.File, method calibrate.Method, percentile float64) (map[*graph.Value]rewrite.Range, error) {
 	out := map[*graph.Value]rewrite.Range{}
 	for _, rep := range plan.Activations() {
+		if lo, hi, ok := constRange(plan.GroupMembers(rep)); ok {
+			// A group of constants (an Add's constant operand) is
+			// quantized to cover its values exactly.
+			out[rep] = rewrite.Range{Min: lo, Max: hi}
+			continue
+		}
 		s, ok := stats.Tensors[rep.Name]
 		if !ok {
 			return nil, fmt.Errorf("the statistics have no entry for tensor %q (were they measured on this model with these options?)", rep.Name)
@@ -167,6 +186,44 @@ func Ranges(plan *rewrite.Plan, stats *calibrate.File, method calibrate.Method, 
 		out[rep] = rewrite.Range{Min: lo, Max: hi}
 	}
 	return out, nil
+}
+
+// constRange returns the range of the data of a group whose members are
+// all constants.
+func constRange(members []*graph.Value) (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, v := range members {
+		if !v.IsConst() {
+			return 0, 0, false
+		}
+		f, err := v.Const.Float32s()
+		if err != nil {
+			return 0, 0, false
+		}
+		for _, x := range f {
+			lo = math.Min(lo, float64(x))
+			hi = math.Max(hi, float64(x))
+		}
+	}
+	return lo, hi, len(members) > 0
+}
+
+// observeConstants feeds the data of constant members of mixed groups
+// (a Concat of a constant and a computed tensor) into the group's
+// statistics, so their range covers the constant too.
+func observeConstants(plan *rewrite.Plan, col *calibrate.Collector) error {
+	for _, rep := range plan.Activations() {
+		members := plan.GroupMembers(rep)
+		if _, _, allConst := constRange(members); allConst {
+			continue
+		}
+		for _, v := range members {
+			if v.IsConst() {
+				col.Observe(v, v.Const)
+			}
+		}
+	}
+	return col.Err()
 }
 
 // Prepared is a normalized model with its quantization plan, ready to be

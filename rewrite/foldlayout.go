@@ -334,3 +334,56 @@ func perChannelShape(shape []int64, ch int64, rank int) bool {
 	}
 	return len(shape) == rank-1
 }
+
+// FuseMatMulAdd turns MatMul(A, W) + B, with A of rank 2, W a constant
+// [K, N] and B a constant of N values ([N] or [1, N]), into one Gemm with
+// bias B, so the bias is quantized to int32 with the weight (and runtimes
+// run one integer kernel). A's rank must be known (graph.InferShapes).
+var FuseMatMulAdd = Pass{Name: "fuse-matmul-add", Apply: fuseMatMulAdd}
+
+func fuseMatMulAdd(m *graph.Model, log *Log) error {
+	for _, g := range m.Graph.Graphs() {
+		uses := m.Graph.UseMap()
+		nm := graph.NewNamer(m.Graph)
+		dead := map[*graph.Node]bool{}
+		for _, add := range g.Nodes {
+			if add.OpType != "Add" || len(add.Inputs) != 2 {
+				continue
+			}
+			for k := 0; k < 2; k++ {
+				x, b := add.Inputs[k], add.Inputs[1-k]
+				mm := x.Producer
+				if mm == nil || mm.OpType != "MatMul" || mm.Graph != g || !b.IsConst() || b.Const.DType != graph.Float || len(uses[x]) != 1 || x.IsGraphOutput() {
+					continue
+				}
+				w := mm.Input(1)
+				aDims, ok := mm.Input(0).Shape()
+				if !ok || len(aDims) != 2 || !w.IsConst() || w.Const.Rank() != 2 || w.Const.DType != graph.Float {
+					continue
+				}
+				n := w.Const.Shape[1]
+				bs := b.Const.Shape
+				if !(len(bs) == 1 && bs[0] == n || len(bs) == 2 && bs[0] == 1 && bs[1] == n) {
+					continue
+				}
+				bias := g.AddInitializer(nm, b.Name+"_bias", graph.MustTensor(graph.Float, []int64{n}, b.Const.Data))
+				out := add.Outputs[0]
+				gemm := &graph.Node{Name: nm.Name(mm.Name + "_gemm"), OpType: "Gemm", Inputs: []*graph.Value{mm.Inputs[0], w, bias}, Outputs: []*graph.Value{out}, Graph: g}
+				out.Producer, out.Index = gemm, 0
+				// Put the Gemm where the Add was: its inputs are all computed by then.
+				for i, nd := range g.Nodes {
+					if nd == add {
+						g.Nodes[i] = gemm
+					}
+				}
+				dead[mm] = true
+				break
+			}
+		}
+		if len(dead) > 0 {
+			g.RemoveNodes(dead)
+			log.Changef("graph %q: fused %d MatMul + Add pairs into Gemm", g.Name, len(dead))
+		}
+	}
+	return removeDeadNodes(m, &Log{})
+}
