@@ -31,8 +31,9 @@ import (
 // returns an error naming the node when the node's inputs contradict the op
 // (Conv channels that do not match the weight, a Reshape whose element
 // count differs, shapes that do not broadcast, an axis out of range...).
-// Graph inputs and initializers are never changed; values of ops it has no
-// rule for (or of other domains) keep whatever type they had.
+// The main graph's inputs and initializers are never changed (a Loop
+// body's untyped inputs get the loop's input types); values of ops it has
+// no rule for (or of other domains) keep whatever type they had.
 func InferShapes(m *Model) error {
 	inf := &inferer{m: m, consts: map[*Value]*constVal{}}
 	return inf.graph(m.Graph)
@@ -273,7 +274,7 @@ func (c *inferCtx) floats(i int) ([]float64, bool) {
 // intsParam reads an integer list that is an attribute before opset
 // `since` and input `input` from it. given is false when it is absent;
 // known is false when it is an input whose value is not known.
-func (c *inferCtx) intsParam(attr string, input int, since int64) (vals []int64, given, known bool) {
+func (c *inferCtx) intsParam(attr string, input int, since int64) (valueList []int64, given, known bool) {
 	if c.opset < since {
 		a := c.n.Attr(attr)
 		if a == nil {
@@ -284,8 +285,8 @@ func (c *inferCtx) intsParam(attr string, input int, since int64) (vals []int64,
 	if !c.has(input) {
 		return nil, false, true
 	}
-	vals, known = c.ints(input)
-	return vals, true, known
+	valueList, known = c.ints(input)
+	return valueList, true, known
 }
 
 // sameAs returns a rule whose one output has the type of input i.

@@ -232,7 +232,7 @@ func castConst(cv *constVal, to DType) *constVal {
 		case out.ints != nil && cv.ints != nil:
 			d := cv.ints[k]
 			if to == Bool && d.ok {
-				d = knownDim(b2i(d.n != 0))
+				d = knownDim(boolInt(d.n != 0))
 			}
 			out.ints[k] = d
 		case out.ints != nil:
@@ -241,7 +241,7 @@ func castConst(cv *constVal, to DType) *constVal {
 			case math.IsNaN(f) || math.IsInf(f, 0):
 				out.ints[k] = unknownDim
 			case to == Bool:
-				out.ints[k] = knownDim(b2i(f != 0))
+				out.ints[k] = knownDim(boolInt(f != 0))
 			default:
 				out.ints[k] = knownDim(int64(math.Trunc(f)))
 			}
@@ -264,7 +264,7 @@ func roundFloat(f float64, dt DType) float64 {
 	return float64(float32(f))
 }
 
-func b2i(b bool) int64 {
+func boolInt(b bool) int64 {
 	if b {
 		return 1
 	}

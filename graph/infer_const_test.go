@@ -20,10 +20,10 @@ func TestInferConstantPropagation(t *testing.T) {
 	}
 	runInferCases(t, []inferCase{
 		{"shape gather concat reshape static", 13, func(b *Builder) []*Value {
-			return vals(flattenChain(b.Input("x", Float, 2, 3, 4, 5), b))
+			return valueList(flattenChain(b.Input("x", Float, 2, 3, 4, 5), b))
 		}, []string{"FLOAT[2,60]"}},
 		{"shape gather concat reshape symbolic batch", 13, func(b *Builder) []*Value {
-			return vals(flattenChain(symIn(b, "x", Float, "N", 3, 4, 5), b))
+			return valueList(flattenChain(symIn(b, "x", Float, "N", 3, 4, 5), b))
 		}, []string{"FLOAT[N,60]"}},
 		{"resize sizes from shape arithmetic", 13, func(b *Builder) []*Value {
 			// sizes = Concat(Shape(x)[:2], Cast(Cast(Shape(x)[2:], float) * 2, int64))
@@ -35,7 +35,7 @@ func TestInferConstantPropagation(t *testing.T) {
 			f2 := b.Op("Mul", []*Value{f, b.Const("two", Scalar(2))}, nil)
 			i := b.Op("Cast", []*Value{b.Op("Floor", []*Value{f2}, nil)}, map[string]any{"to": int(Int64)})
 			sizes := b.Op("Concat", []*Value{head, i}, map[string]any{"axis": 0})
-			return vals(b.Op("Resize", []*Value{x, nil, nil, sizes}, map[string]any{"mode": "nearest"}), sizes)
+			return valueList(b.Op("Resize", []*Value{x, nil, nil, sizes}, map[string]any{"mode": "nearest"}), sizes)
 		}, []string{"FLOAT[N,8,20,24]", "INT64[4]"}},
 		{"integer arithmetic and where", 13, func(b *Builder) []*Value {
 			// target = Where(Equal(s, 0), Shape(x), s) with s = [0, 6, -1]
@@ -44,13 +44,13 @@ func TestInferConstantPropagation(t *testing.T) {
 			s := b.Op("Sub", []*Value{b.Op("Mul", []*Value{b.Op("Add", []*Value{i64s(b, 0, 2, 0), i64s(b, 0, 1, -1)}, nil), i64s(b, 1, 2, 1)}, nil), i64s(b, 0, 0, 0)}, nil)
 			isZero := b.Op("Equal", []*Value{s, b.Int64s("z", nil, 0)}, nil)
 			target := b.Op("Where", []*Value{isZero, b.Op("Shape", []*Value{x}, nil), s}, nil)
-			return vals(b.Op("Reshape", []*Value{x, target}, map[string]any{"allowzero": 1}))
+			return valueList(b.Op("Reshape", []*Value{x, target}, map[string]any{"allowzero": 1}))
 		}, []string{"FLOAT[2,6,5]"}},
 		{"division and modulo", 13, func(b *Builder) []*Value {
 			x := b.Input("x", Float, 4, 6)
 			sh := b.Op("Shape", []*Value{x}, nil)
 			half := b.Op("Div", []*Value{sh, i64s(b, 2, 3)}, nil)
-			return vals(b.Op("ConstantOfShape", []*Value{half}, nil), b.Op("ConstantOfShape", []*Value{b.Op("Mod", []*Value{sh, i64s(b, 3, 4)}, nil)}, nil))
+			return valueList(b.Op("ConstantOfShape", []*Value{half}, nil), b.Op("ConstantOfShape", []*Value{b.Op("Mod", []*Value{sh, i64s(b, 3, 4)}, nil)}, nil))
 		}, []string{"FLOAT[2,2]", "FLOAT[1,2]"}},
 		{"range expand and tile from shapes", 13, func(b *Builder) []*Value {
 			x := b.Input("x", Float, 3, 7)
@@ -58,7 +58,7 @@ func TestInferConstantPropagation(t *testing.T) {
 			r := b.Op("Range", []*Value{b.Int64s("z", nil, 0), n, b.Int64s("d", nil, 1)}, nil)
 			ones := b.Op("ConstantOfShape", []*Value{b.Op("Shape", []*Value{r}, nil)}, map[string]any{"value": MustTensor(Int64, []int64{1}, []int64{1})})
 			e := b.Op("Expand", []*Value{b.Op("Unsqueeze", []*Value{r, i64s(b, 0)}, nil), b.Op("Shape", []*Value{x}, nil)}, nil)
-			return vals(r, ones, e, b.Op("Tile", []*Value{x, b.Op("Concat", []*Value{i64s(b, 2), b.Op("Slice", []*Value{ones, i64s(b, 0), i64s(b, 1)}, nil)}, map[string]any{"axis": 0})}, nil))
+			return valueList(r, ones, e, b.Op("Tile", []*Value{x, b.Op("Concat", []*Value{i64s(b, 2), b.Op("Slice", []*Value{ones, i64s(b, 0), i64s(b, 1)}, nil)}, map[string]any{"axis": 0})}, nil))
 		}, []string{"INT64[7]", "INT64[7]", "INT64[3,7]", "FLOAT[6,7]"}},
 		{"constant nodes as weights and shapes", 11, func(b *Builder) []*Value {
 			// PaddleOCR keeps every weight and shape in Constant nodes.
@@ -66,14 +66,14 @@ func TestInferConstantPropagation(t *testing.T) {
 			y := b.Op("Conv", []*Value{b.Input("x", Float, 1, 3, 8, 8), w}, nil)
 			shape := b.Op("Constant", nil, map[string]any{"value": MustTensor(Int64, []int64{3}, []int64{0, 4, -1})})
 			scales := b.Op("Constant", nil, map[string]any{"value": MustTensor(Float, []int64{4}, []float32{1, 1, 2, 2})})
-			return vals(b.Op("Reshape", []*Value{y, shape}, nil), b.Op("Resize", []*Value{y, b.Op("Constant", nil, map[string]any{"value_floats": []float32{}}), scales}, nil))
+			return valueList(b.Op("Reshape", []*Value{y, shape}, nil), b.Op("Resize", []*Value{y, b.Op("Constant", nil, map[string]any{"value_floats": []float32{}}), scales}, nil))
 		}, []string{"FLOAT[1,4,64]", "FLOAT[1,4,16,16]"}},
 		{"symbolic dims through concat of shapes", 13, func(b *Builder) []*Value {
 			// [N, T, 8] -> Reshape(Concat(Shape(x)[:2], [2, 4])) keeps N and T
 			x := symIn(b, "x", Float, "N", "T", 8)
 			head := b.Op("Slice", []*Value{b.Op("Shape", []*Value{x}, nil), i64s(b, 0), i64s(b, 2)}, nil)
 			y := b.Op("Reshape", []*Value{x, b.Op("Concat", []*Value{head, i64s(b, 2, 4)}, map[string]any{"axis": 0})}, nil)
-			return vals(y, b.Op("Reshape", []*Value{y, b.Op("Shape", []*Value{x}, nil)}, nil))
+			return valueList(y, b.Op("Reshape", []*Value{y, b.Op("Shape", []*Value{x}, nil)}, nil))
 		}, []string{"FLOAT[N,T,2,4]", "FLOAT[N,T,8]"}},
 	})
 }
@@ -88,14 +88,14 @@ func TestInferControlFlow(t *testing.T) {
 	}
 	runInferCases(t, []inferCase{
 		{"if joins branches", 13, func(b *Builder) []*Value {
-			return vals(b.Op("If", []*Value{b.Input("c", Bool)}, map[string]any{"then_branch": branch(2, 3), "else_branch": branch(2, 4)}))
+			return valueList(b.Op("If", []*Value{b.Input("c", Bool)}, map[string]any{"then_branch": branch(2, 3), "else_branch": branch(2, 4)}))
 		}, []string{"FLOAT[2,?]"}},
 		{"if with equal branches", 13, func(b *Builder) []*Value {
-			return vals(b.Op("If", []*Value{b.Input("c", Bool)}, map[string]any{"then_branch": branch(2, 3), "else_branch": branch(2, 3)}))
+			return valueList(b.Op("If", []*Value{b.Input("c", Bool)}, map[string]any{"then_branch": branch(2, 3), "else_branch": branch(2, 3)}))
 		}, []string{"FLOAT[2,3]"}},
 		{"if with a known condition", 13, func(b *Builder) []*Value {
 			cond := b.Const("c", MustTensor(Bool, nil, []bool{false}))
-			return vals(b.Op("If", []*Value{cond}, map[string]any{"then_branch": branch(2, 3), "else_branch": branch(5)}))
+			return valueList(b.Op("If", []*Value{cond}, map[string]any{"then_branch": branch(2, 3), "else_branch": branch(5)}))
 		}, []string{"FLOAT[5]"}},
 		{"loop with a scan output", 13, func(b *Builder) []*Value {
 			body := NewBuilder(13)
@@ -131,7 +131,7 @@ func TestInferKeepsDeclaredTypes(t *testing.T) {
 	build := func() (*Builder, *Value) {
 		b := NewBuilder(13)
 		x := symIn(b, "x", Float, "N", 1, 28, 28)
-		return b, b.Op("Conv", []*Value{x, f32(b, "w", 8, 1, 5, 5)}, nil)
+		return b, b.Op("Conv", []*Value{x, zerosF32(b, "w", 8, 1, 5, 5)}, nil)
 	}
 	b, y := build()
 	y.Type = tensorTypeSym(ranked(Float, []symDim{{sym: "batch"}, unknownDim, unknownDim, knownDim(24)}))

@@ -41,8 +41,8 @@ var foldRules = map[string]foldRule{
 	"Greater":         foldBinary(knownCmp(func(a, b int64) bool { return a > b }), cmpFloat(func(a, b float64) bool { return a > b }), true),
 	"LessOrEqual":     foldBinary(knownCmp(func(a, b int64) bool { return a <= b }), cmpFloat(func(a, b float64) bool { return a <= b }), true),
 	"GreaterOrEqual":  foldBinary(knownCmp(func(a, b int64) bool { return a >= b }), cmpFloat(func(a, b float64) bool { return a >= b }), true),
-	"And":             foldBinary(knownOp(func(a, b int64) int64 { return b2i(a != 0 && b != 0) }), nil, true),
-	"Or":              foldBinary(knownOp(func(a, b int64) int64 { return b2i(a != 0 || b != 0) }), nil, true),
+	"And":             foldBinary(knownOp(func(a, b int64) int64 { return boolInt(a != 0 && b != 0) }), nil, true),
+	"Or":              foldBinary(knownOp(func(a, b int64) int64 { return boolInt(a != 0 || b != 0) }), nil, true),
 	"Neg":             foldUnary(knownUnary(func(a int64) int64 { return -a }), func(a float64) float64 { return -a }),
 	"Abs":             foldUnary(knownUnary(func(a int64) int64 { return max(a, -a) }), math.Abs),
 	"Not":             foldUnary(knownUnary(func(a int64) int64 { return 1 - a }), nil),
@@ -102,7 +102,7 @@ func foldGather(c *inferCtx, out typeInfo) (*constVal, error) {
 	if err != nil {
 		return nil, c.errorf("%v", err)
 	}
-	outer, inner := span(x.shape[:axis]), span(x.shape[axis+1:])
+	outer, inner := elemCount(x.shape[:axis]), elemCount(x.shape[axis+1:])
 	n := x.shape[axis]
 	if _, ok := foldSize([]int64{int64(outer), int64(len(is)), int64(inner)}); !ok {
 		return nil, nil
@@ -125,7 +125,7 @@ func foldGather(c *inferCtx, out typeInfo) (*constVal, error) {
 	return x.pick(shape, idx), nil
 }
 
-func span(shape []int64) int {
+func elemCount(shape []int64) int {
 	n := 1
 	for _, d := range shape {
 		n *= int(d)
@@ -138,9 +138,9 @@ func foldConcat(c *inferCtx, out typeInfo) (*constVal, error) {
 	if !ok || len(c.n.Inputs) == 0 {
 		return nil, nil
 	}
-	vals := make([]*constVal, len(c.n.Inputs))
-	for i := range vals {
-		if vals[i] = c.value(i); vals[i] == nil || len(vals[i].shape) != len(shape) {
+	valueList := make([]*constVal, len(c.n.Inputs))
+	for i := range valueList {
+		if valueList[i] = c.value(i); valueList[i] == nil || len(valueList[i].shape) != len(shape) {
 			return nil, nil
 		}
 	}
@@ -148,14 +148,14 @@ func foldConcat(c *inferCtx, out typeInfo) (*constVal, error) {
 	if err != nil {
 		return nil, nil
 	}
-	res := newConst(vals[0].dt, shape)
+	res := newConst(valueList[0].dt, shape)
 	if res == nil {
 		return nil, nil
 	}
-	outer := span(shape[:axis])
+	outer := elemCount(shape[:axis])
 	k := 0
 	for o := 0; o < outer; o++ {
-		for _, v := range vals {
+		for _, v := range valueList {
 			chunk := v.len() / max(outer, 1)
 			for j := o * chunk; j < (o+1)*chunk; j++ {
 				if res.ints != nil && v.ints != nil {
@@ -382,7 +382,7 @@ func knownOp(f func(a, b int64) int64) func(a, b symDim) symDim {
 }
 
 func knownCmp(f func(a, b int64) bool) func(a, b symDim) symDim {
-	return knownOp(func(a, b int64) int64 { return b2i(f(a, b)) })
+	return knownOp(func(a, b int64) int64 { return boolInt(f(a, b)) })
 }
 
 func knownUnary(f func(a int64) int64) func(a symDim) symDim {
@@ -400,7 +400,7 @@ func cmpFloat(f func(a, b float64) bool) func(a, b float64) float64 {
 		if math.IsNaN(a) || math.IsNaN(b) {
 			return math.NaN()
 		}
-		return float64(b2i(f(a, b)))
+		return float64(boolInt(f(a, b)))
 	}
 }
 

@@ -88,9 +88,9 @@ func symIn(b *Builder, name string, dt DType, dims ...any) *Value {
 	return v
 }
 
-func vals(vs ...*Value) []*Value { return vs }
+func valueList(vs ...*Value) []*Value { return vs }
 
-func f32(b *Builder, name string, shape ...int64) *Value {
+func zerosF32(b *Builder, name string, shape ...int64) *Value {
 	n := int64(1)
 	for _, d := range shape {
 		n *= d

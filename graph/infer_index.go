@@ -126,7 +126,7 @@ func splitRule(c *inferCtx) ([]typeInfo, error) {
 		if k != int64(n) {
 			return nil, c.errorf("num_outputs %d but the node has %d outputs", k, n)
 		}
-		chunk := ceilDiv(d.n, k)
+		chunk := ceilDiv64(d.n, k)
 		for i := range parts {
 			parts[i] = knownDim(max(0, min(chunk, d.n-chunk*int64(i))))
 		}
@@ -235,10 +235,10 @@ func sliceDims(c *inferCtx, dims []symDim) (out []symDim, plan []sliceAxis, know
 		var cnt int64
 		if step > 0 {
 			st, en = min(max(st, 0), n), min(max(en, 0), n)
-			cnt = max(0, ceilDiv(en-st, step))
+			cnt = max(0, ceilDiv64(en-st, step))
 		} else {
 			st, en = min(max(st, 0), n-1), min(max(en, -1), n-1)
-			cnt = max(0, ceilDiv(st-en, -step))
+			cnt = max(0, ceilDiv64(st-en, -step))
 		}
 		plan[i] = sliceAxis{st, step, cnt}
 		out[i] = knownDim(cnt)

@@ -86,7 +86,7 @@ func convRule(xi, wi, bias int, dt func(*inferCtx) DType) inferRule {
 				kernel[i] = d.n
 			}
 		}
-		win, err := readWindow(c, rank-2, kernel)
+		win, err := readSlideWindow(c, rank-2, kernel)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +138,7 @@ func convTransposeRule(c *inferCtx) ([]typeInfo, error) {
 			kernel[i] = d.n
 		}
 	}
-	win, err := readWindow(c, sp, kernel)
+	win, err := readSlideWindow(c, sp, kernel)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func poolRule(c *inferCtx) ([]typeInfo, error) {
 	if !c.n.HasAttr("kernel_shape") {
 		return nil, c.errorf("kernel_shape is required")
 	}
-	win, err := readWindow(c, len(x.dims)-2, nil)
+	win, err := readSlideWindow(c, len(x.dims)-2, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +342,7 @@ func layerNormRule(c *inferCtx) ([]typeInfo, error) {
 	return []typeInfo{x, ranked(sdt, dims), ranked(sdt, copyDims(dims))}, nil
 }
 
-func blocksize(c *inferCtx) (int64, error) {
+func blocksizeAttr(c *inferCtx) (int64, error) {
 	b := c.n.AttrInt("blocksize", 0)
 	if b <= 0 {
 		return 0, c.errorf("blocksize %d must be positive", b)
@@ -353,7 +353,7 @@ func blocksize(c *inferCtx) (int64, error) {
 // depthToSpaceRule: [N, C, H, W] gives [N, C/b², H*b, W*b].
 func depthToSpaceRule(c *inferCtx) ([]typeInfo, error) {
 	x := c.arg(0)
-	b, err := blocksize(c)
+	b, err := blocksizeAttr(c)
 	if err != nil || !x.ranked {
 		return []typeInfo{unranked(x.dt)}, err
 	}
@@ -370,7 +370,7 @@ func depthToSpaceRule(c *inferCtx) ([]typeInfo, error) {
 // spaceToDepthRule: [N, C, H, W] gives [N, C*b², H/b, W/b].
 func spaceToDepthRule(c *inferCtx) ([]typeInfo, error) {
 	x := c.arg(0)
-	b, err := blocksize(c)
+	b, err := blocksizeAttr(c)
 	if err != nil || !x.ranked {
 		return []typeInfo{unranked(x.dt)}, err
 	}
@@ -461,7 +461,7 @@ func maxUnpoolRule(c *inferCtx) ([]typeInfo, error) {
 		return []typeInfo{unranked(x.dt)}, nil
 	}
 	sp := len(x.dims) - 2
-	win, err := readWindow(c, sp, nil)
+	win, err := readSlideWindow(c, sp, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,20 +2,20 @@ package graph
 
 import "fmt"
 
-// window is the sliding-window geometry of a Conv or pool over the
+// slideWindow is the sliding-window geometry of a Conv or pool over the
 // spatial dims: kernel sizes, strides, dilations, pads (all begins, then
 // all ends), auto_pad and ceil_mode.
-type window struct {
+type slideWindow struct {
 	kernel, strides, dilations, pads []int64
 	autoPad                          string
 	ceil                             bool
 }
 
-// readWindow reads the window attributes of c's node for `spatial` spatial
+// readSlideWindow reads the window attributes of c's node for `spatial` spatial
 // dims; kernel is the kernel_shape attribute or the weight's spatial dims
 // (entries < 0 when unknown).
-func readWindow(c *inferCtx, spatial int, kernel []int64) (window, error) {
-	w := window{
+func readSlideWindow(c *inferCtx, spatial int, kernel []int64) (slideWindow, error) {
+	w := slideWindow{
 		kernel:    c.n.AttrInts("kernel_shape", kernel),
 		strides:   c.n.AttrInts("strides", nil),
 		dilations: c.n.AttrInts("dilations", nil),
@@ -62,7 +62,7 @@ func readWindow(c *inferCtx, spatial int, kernel []int64) (window, error) {
 // out returns the output size of spatial dim i for an input of size in.
 // A symbolic input size survives a window that keeps the size (stride 1,
 // padding that makes up for the kernel).
-func (w window) out(in symDim, i int) (symDim, error) {
+func (w slideWindow) out(in symDim, i int) (symDim, error) {
 	sp := len(w.kernel)
 	if w.kernel[i] < 0 {
 		return unknownDim, nil
@@ -78,7 +78,7 @@ func (w window) out(in symDim, i int) (symDim, error) {
 			}
 			return unknownDim, nil
 		}
-		return knownDim(ceilDiv(in.n, s)), nil
+		return knownDim(ceilDiv64(in.n, s)), nil
 	case "NOTSET":
 		pad = w.pads[i] + w.pads[i+sp]
 	}
@@ -95,14 +95,14 @@ func (w window) out(in symDim, i int) (symDim, error) {
 	if !w.ceil {
 		return knownDim(total/s + 1), nil
 	}
-	o := ceilDiv(total, s) + 1
+	o := ceilDiv64(total, s) + 1
 	if (o-1)*s >= in.n+w.pads[i] { // the last window would start in the end padding
 		o--
 	}
 	return knownDim(o), nil
 }
 
-func ceilDiv(a, b int64) int64 {
+func ceilDiv64(a, b int64) int64 {
 	if a >= 0 {
 		return (a + b - 1) / b
 	}
@@ -110,7 +110,7 @@ func ceilDiv(a, b int64) int64 {
 }
 
 // spatialOut applies the window to the spatial dims of x (x.dims[2:]).
-func (w window) spatialOut(c *inferCtx, x []symDim) ([]symDim, error) {
+func (w slideWindow) spatialOut(c *inferCtx, x []symDim) ([]symDim, error) {
 	out := make([]symDim, len(x))
 	for i, d := range x {
 		o, err := w.out(d, i)
