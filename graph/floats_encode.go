@@ -48,10 +48,13 @@ func Float8Encoder(dt DType, saturate bool) func(float32) uint8 {
 		x := float64(f)
 		neg := math.Signbit(x)
 		sign := uint8(0)
-		if neg && !uz {
+		if neg {
 			sign = 0x80
 		}
 		if math.IsNaN(x) {
+			if uz {
+				return nan
+			}
 			return nan | sign
 		}
 		a := math.Abs(x)
@@ -65,8 +68,10 @@ func Float8Encoder(dt DType, saturate bool) func(float32) uint8 {
 				p = pats[len(pats)-1]
 			} else if dt == Float8E5M2 {
 				return inf | sign
-			} else {
+			} else if uz {
 				return nan
+			} else {
+				return nan | sign
 			}
 		default:
 			i := sort.SearchFloat64s(vals, a) // first vals[i] >= a
@@ -87,8 +92,8 @@ func Float8Encoder(dt DType, saturate bool) func(float32) uint8 {
 				}
 			}
 		}
-		if p == 0 {
-			return sign // signed zero where the type has one
+		if p == 0 && uz {
+			return 0 // no negative zero: 0x80 is NaN
 		}
 		return p | sign
 	}
