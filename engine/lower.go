@@ -50,6 +50,16 @@ func Lower(m *graph.Model, sample map[string]*graph.Tensor, trainable func(*grap
 		return nil, fmt.Errorf("lowering: running the model once: %w", err)
 	}
 	g := m.Graph
+	for _, v := range g.Initializers {
+		types[v] = &graph.Tensor{DType: v.Const.DType, Shape: v.Const.Shape}
+	}
+	for name, t := range sample {
+		for _, v := range g.Inputs {
+			if v.Name == name {
+				types[v] = &graph.Tensor{DType: t.DType, Shape: t.Shape}
+			}
+		}
+	}
 	l := &Lowered{G: G.NewGraph(), Inputs: map[*graph.Value]*G.Node{}, Params: map[*graph.Value]*G.Node{}, Nodes: map[*graph.Value]*G.Node{}, Consts: map[*graph.Value]*graph.Tensor{}, model: m}
 	for _, v := range g.Initializers {
 		if trainable(v) {
