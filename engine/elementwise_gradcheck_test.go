@@ -145,6 +145,15 @@ func TestElementwiseGradients(t *testing.T) {
 		{op: "Identity", opset: 13, inputs: []*graph.Tensor{r(2, 3)}},
 		{op: "Dropout", opset: 13, inputs: []*graph.Tensor{r(2, 3)}},
 		{op: "Cast", opset: 13, attrs: map[string]any{"to": int64(graph.Double)}, inputs: []*graph.Tensor{r(2, 3)}},
+		// Losses (gradient with respect to the scores only).
+		{op: "NegativeLogLikelihoodLoss", opset: 13, wrt: []int{0}, attrs: map[string]any{"ignore_index": 1},
+			inputs: []*graph.Tensor{r(3, 4, 2), ints([]int64{3, 2}, 0, 1, 3, 2, 1, 0), r(4)}},
+		{op: "NegativeLogLikelihoodLoss", opset: 13, attrs: map[string]any{"reduction": "none"},
+			inputs: []*graph.Tensor{r(3, 4), ints([]int64{3}, 0, 3, 2)}},
+		{op: "SoftmaxCrossEntropyLoss", opset: 13, wrt: []int{0},
+			inputs: []*graph.Tensor{r(3, 4, 2), ints([]int64{3, 2}, 0, 1, 3, 2, 1, 0), positive(rng, 4)}},
+		{op: "SoftmaxCrossEntropyLoss", opset: 13, attrs: map[string]any{"reduction": "sum"}, outputs: 2,
+			inputs: []*graph.Tensor{r(3, 4), ints([]int64{3}, 0, 3, 2)}},
 	}
 	for _, c := range cases {
 		if c.eps == 0 {
@@ -163,7 +172,8 @@ func TestEveryGradientIsChecked(t *testing.T) {
 		"Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Gelu",
 		"Softmax", "LogSoftmax", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2",
 		"ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "Reshape", "Flatten", "Transpose", "Concat", "Split",
-		"Slice", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "Expand", "Tile", "Identity", "Dropout", "Cast"} {
+		"Slice", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "Expand", "Tile", "Identity", "Dropout", "Cast",
+		"NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"} {
 		checked[op] = true
 	}
 	// Operators whose gradient is trivially shared with a checked one
