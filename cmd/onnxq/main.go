@@ -26,6 +26,10 @@ var version = "dev"
 func commands() []*cli.Command {
 	return []*cli.Command{
 		inspectCommand(),
+		runCommand(),
+		evalCommand(),
+		calibrateCommand(),
+		insertQDQCommand(),
 	}
 }
 
