@@ -23,6 +23,7 @@ var heavyNodeTestPrefixes = []string{
 	"test_maxpool", "test_averagepool", "test_globalaveragepool", "test_globalmaxpool", "test_lppool",
 	"test_batchnorm", "test_instancenorm", "test_layer_normalization",
 	"test_constant_pad", "test_edge_pad", "test_reflect_pad", "test_wrap_pad", "test_pad",
+	"test_resize", "test_upsample",
 }
 
 // heavyNodeTestExceptions are node tests among those prefixes that are not

@@ -201,8 +201,19 @@ func padForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	t, err := padData(p, in[0])
+	if err != nil {
+		return nil, err
+	}
+	return []*graph.Tensor{t}, nil
+}
+
+// padData applies a pad plan (any index map with -1 for the constant) to
+// a tensor of any element type.
+func padData(p *padPlan, x *graph.Tensor) (*graph.Tensor, error) {
 	var out any
-	switch d := in[0].Data.(type) {
+	var err error
+	switch d := x.Data.(type) {
 	case []float32:
 		out, err = padTyped(p, d, func(v float64) float32 { return float32(v) })
 	case []float64:
@@ -219,7 +230,7 @@ func padForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		out, err = padTyped(p, d, func(v float64) uint8 { return uint8(v) })
 	case []uint16:
 		conv := func(v float64) uint16 { return uint16(v) }
-		switch in[0].DType {
+		switch x.DType {
 		case graph.Float16:
 			conv = func(v float64) uint16 { return graph.Float32ToFloat16(float32(v)) }
 		case graph.BFloat16:
@@ -235,16 +246,12 @@ func padForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	case []string:
 		out, err = padTyped(p, d, func(float64) string { return "" })
 	default:
-		return nil, fmt.Errorf("Pad does not support %s data", in[0].DType)
+		return nil, fmt.Errorf("%s data is not supported", x.DType)
 	}
 	if err != nil {
 		return nil, err
 	}
-	t, err := graph.NewTensor(in[0].DType, int64Dims(p.out...), out)
-	if err != nil {
-		return nil, err
-	}
-	return []*graph.Tensor{t}, nil
+	return graph.NewTensor(x.DType, int64Dims(p.out...), out)
 }
 
 // padBackward adds each output gradient to the input element it was
