@@ -337,29 +337,17 @@ func paramShape(params []quant.Params, s *Spec) []int64 {
 }
 
 func zeroPointTensor(params []quant.Params, s *Spec, dt graph.DType) *graph.Tensor {
-	t := graph.Zeros(dt, paramShape(params, s))
+	zps := make([]int64, len(params))
 	for i, p := range params {
-		setIntElem(t, i, p.ZeroPoint)
+		zps[i] = p.ZeroPoint
+	}
+	t, err := graph.IntTensor(dt, paramShape(params, s), zps)
+	if err != nil {
+		panic(fmt.Sprintf("rewrite: zero point: %v", err)) // ParamsFor clamps to the type
 	}
 	return t
 }
 
-func setIntElem(t *graph.Tensor, i int, v int64) {
-	switch d := t.Data.(type) {
-	case []int8:
-		d[i] = int8(v)
-	case []uint8:
-		d[i] = uint8(v)
-	case []int16:
-		d[i] = int16(v)
-	case []uint16:
-		d[i] = uint16(v)
-	case []int32:
-		d[i] = int32(v)
-	default:
-		panic(fmt.Sprintf("rewrite: zero point of type %s", t.DType))
-	}
-}
 
 // quantizeConst quantizes a constant tensor with its params.
 func quantizeConst(t *graph.Tensor, params []quant.Params, s *Spec, dt graph.DType) (*graph.Tensor, error) {
@@ -367,12 +355,12 @@ func quantizeConst(t *graph.Tensor, params []quant.Params, s *Spec, dt graph.DTy
 	if err != nil {
 		return nil, err
 	}
-	out := graph.Zeros(dt, t.Shape)
+	q := make([]int64, len(data))
 	for i, x := range data {
 		p := params[paramIndex(i, t.Shape, s, len(params))]
-		setIntElem(out, i, quant.Quantize(x, p.Scale, p.ZeroPoint, dt))
+		q[i] = quant.Quantize(x, p.Scale, p.ZeroPoint, dt)
 	}
-	return out, nil
+	return graph.IntTensor(dt, t.Shape, q)
 }
 
 // guardBias checks that every bias element fits int32 at scale
