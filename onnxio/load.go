@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -19,6 +20,12 @@ type Model struct {
 	Path  string // the file it was loaded from ("" if decoded from memory)
 	Dir   string // the folder external data is read from ("" if none)
 }
+
+// maxNesting is the deepest nesting of messages Decode reads: the default
+// recursion limit of the C++ protobuf parser behind ONNX Runtime and the
+// onnx package, so no model they load is refused. It bounds what a deeply
+// nested file can cost every pass that walks subgraphs recursively.
+const maxNesting = 100
 
 // Load reads and checks the ONNX model at path. Tensors stored as external
 // data are not read; ReadTensorData reads them on demand.
@@ -53,7 +60,10 @@ func decode(data []byte, dir string) (*onnxpb.ModelProto, error) {
 		return nil, errors.New("file is empty")
 	}
 	m := &onnxpb.ModelProto{}
-	if err := (proto.UnmarshalOptions{}).Unmarshal(data, m); err != nil {
+	if err := (proto.UnmarshalOptions{RecursionLimit: maxNesting}).Unmarshal(data, m); err != nil {
+		if strings.Contains(err.Error(), "recursion depth") {
+			return nil, fmt.Errorf("messages are nested more than %d deep (about 30 levels of subgraphs), more than ONNX Runtime's protobuf parser reads", maxNesting)
+		}
 		return nil, fmt.Errorf("not a valid ONNX protobuf file (truncated or not a model): %w", err)
 	}
 	if m.GetGraph() == nil {
