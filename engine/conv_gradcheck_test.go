@@ -202,3 +202,56 @@ func checkGrad(t *testing.T, c gradCase) {
 		t.Logf("%s input %d: %d elements checked, worst error %.3g of tolerance", c.op, i, len(elems), worst)
 	}
 }
+
+// allClose compares got with want element by element:
+// |got-want| <= atol + rtol*|want|, same shape and type.
+func allClose(got, want *graph.Tensor, rtol, atol float64) error {
+	if got == nil {
+		return fmt.Errorf("not computed")
+	}
+	if got.DType != want.DType {
+		return fmt.Errorf("type %s, want %s", got.DType, want.DType)
+	}
+	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+		return fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)
+	}
+	g, err := asFloat64s(got)
+	if err != nil {
+		return err
+	}
+	w, err := asFloat64s(want)
+	if err != nil {
+		return err
+	}
+	for i := range w {
+		if math.IsNaN(w[i]) && math.IsNaN(g[i]) {
+			continue
+		}
+		if math.Abs(g[i]-w[i]) > atol+rtol*math.Abs(w[i]) || math.IsNaN(g[i]) != math.IsNaN(w[i]) {
+			return fmt.Errorf("element %d is %g, want %g", i, g[i], w[i])
+		}
+	}
+	return nil
+}
+
+func asFloat64s(t *graph.Tensor) ([]float64, error) {
+	switch d := t.Data.(type) {
+	case []float64:
+		return d, nil
+	case []int64:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = float64(v)
+		}
+		return out, nil
+	}
+	f, err := t.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(f))
+	for i, v := range f {
+		out[i] = float64(v)
+	}
+	return out, nil
+}
