@@ -94,7 +94,7 @@ func (c Config) Options() (rewrite.Options, error) {
 // nodes removed, and the opset raised to what the options need.
 func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
 	opset := int64(13)
-	if opts.Weights.Bits() == 4 || opts.Activations.Bits() == 16 || opts.BlockSize > 0 {
+	if opts.Weights.Bits() == 4 || opts.Activations.Bits() == 16 || opts.BlockSize > 0 || overridesNeedOpset21(opts) {
 		opset = 21
 	}
 	if err := rewrite.Run(m, log,
