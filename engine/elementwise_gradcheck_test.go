@@ -145,6 +145,12 @@ func TestElementwiseGradients(t *testing.T) {
 		{op: "Identity", opset: 13, inputs: []*graph.Tensor{r(2, 3)}},
 		{op: "Dropout", opset: 13, inputs: []*graph.Tensor{r(2, 3)}},
 		{op: "Cast", opset: 13, attrs: map[string]any{"to": int64(graph.Double)}, inputs: []*graph.Tensor{r(2, 3)}},
+		{op: "DepthToSpace", opset: 13, attrs: map[string]any{"blocksize": 2, "mode": "CRD"}, inputs: []*graph.Tensor{r(1, 8, 2, 3)}},
+		{op: "SpaceToDepth", opset: 13, attrs: map[string]any{"blocksize": 2}, inputs: []*graph.Tensor{r(1, 2, 4, 2)}},
+		{op: "ReverseSequence", opset: 10, inputs: []*graph.Tensor{r(4, 3, 2), ints([]int64{3}, 4, 1, 2)}},
+		{op: "Compress", opset: 11, attrs: map[string]any{"axis": 1}, inputs: []*graph.Tensor{r(2, 3), graph.MustTensor(graph.Bool, []int64{3}, []bool{true, false, true})}},
+		{op: "CumSum", opset: 14, attrs: map[string]any{"exclusive": 1, "reverse": 1}, inputs: []*graph.Tensor{r(2, 3, 4), ints(nil, 1)}},
+		{op: "CumSum", opset: 14, inputs: []*graph.Tensor{r(2, 3), ints(nil, -1)}},
 		// Losses (gradient with respect to the scores only).
 		{op: "NegativeLogLikelihoodLoss", opset: 13, wrt: []int{0}, attrs: map[string]any{"ignore_index": 1},
 			inputs: []*graph.Tensor{r(3, 4, 2), ints([]int64{3, 2}, 0, 1, 3, 2, 1, 0), r(4)}},
@@ -173,7 +179,8 @@ func TestEveryGradientIsChecked(t *testing.T) {
 		"Softmax", "LogSoftmax", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2",
 		"ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "Reshape", "Flatten", "Transpose", "Concat", "Split",
 		"Slice", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "Expand", "Tile", "Identity", "Dropout", "Cast",
-		"NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"} {
+		"NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss", "DepthToSpace", "SpaceToDepth", "ReverseSequence",
+		"Compress", "CumSum"} {
 		checked[op] = true
 	}
 	// Operators whose gradient is trivially shared with a checked one

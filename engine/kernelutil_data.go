@@ -22,6 +22,9 @@ type dataOps interface {
 	fill(v any, n int) any
 	// equal reports whether a[i] == b[j] (NaN != NaN for floats).
 	equal(a any, i int, b any, j int) bool
+	// put returns a copy of dst with dst[idx[i]] = src[i] (later writes
+	// win).
+	put(dst any, idx []int, src any) any
 }
 
 type typedOps[T comparable] struct{}
@@ -68,6 +71,15 @@ func (typedOps[T]) fill(v any, n int) any {
 	out := make([]T, n)
 	for i := range out {
 		out[i] = x
+	}
+	return out
+}
+
+func (typedOps[T]) put(dst any, idx []int, src any) any {
+	out := append([]T(nil), dst.([]T)...)
+	s := src.([]T)
+	for i, j := range idx {
+		out[j] = s[i]
 	}
 	return out
 }
