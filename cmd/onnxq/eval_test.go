@@ -18,14 +18,14 @@ const mnistTop1Correct = 9891
 
 // evalJSON is the part of `onnxq eval --json` the tests read.
 type evalJSON struct {
-	Engine      string   `json:"engine"`
-	Samples     int      `json:"samples"`
-	Output      string   `json:"output"`
-	Classes     int      `json:"classes"`
-	Top1        float64  `json:"top1"`
-	Top1Correct int      `json:"top1_correct"`
-	Top5Correct *int     `json:"top5_correct"`
-	Seconds     float64  `json:"seconds"`
+	Engine      string  `json:"engine"`
+	Samples     int     `json:"samples"`
+	Output      string  `json:"output"`
+	Classes     int     `json:"classes"`
+	Top1        float64 `json:"top1"`
+	Top1Correct int     `json:"top1_correct"`
+	Top5Correct *int    `json:"top5_correct"`
+	Seconds     float64 `json:"seconds"`
 	Agreement   map[string]struct {
 		MaxAbs float64 `json:"max_abs"`
 		MaxRel float64 `json:"max_rel"`
