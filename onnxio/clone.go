@@ -3,6 +3,8 @@ package onnxio
 import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/onnxq/onnxq/onnxio/onnxpb"
 )
 
 // cloneSharingBytes returns a deep copy of m whose bytes fields (raw_data,
@@ -19,6 +21,8 @@ func cloneSharingBytes(m proto.Message) proto.Message {
 func copyMessage(dst, src protoreflect.Message) {
 	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
+		case fd.Kind() == protoreflect.FloatKind:
+			// copyFloats copies these bit for bit.
 		case fd.IsList():
 			dl, sl := dst.Mutable(fd).List(), v.List()
 			for i := 0; i < sl.Len(); i++ {
@@ -37,6 +41,7 @@ func copyMessage(dst, src protoreflect.Message) {
 		}
 		return true
 	})
+	copyFloats(dst.Interface(), src.Interface())
 	if u := src.GetUnknown(); len(u) > 0 {
 		dst.SetUnknown(append(protoreflect.RawFields(nil), u...))
 	}
@@ -49,4 +54,23 @@ func copyValue(isMsg bool, v protoreflect.Value, newValue func() protoreflect.Va
 	c := newValue()
 	copyMessage(c.Message(), v.Message())
 	return c
+}
+
+// floatFields names the float fields of the ONNX schema, which copyFloats
+// copies through their Go fields: protoreflect carries a float as a
+// float64, and converting a signalling NaN to float64 and back changes its
+// bits (a test checks that the list is complete).
+var floatFields = []string{"onnxq.onnx.TensorProto.float_data", "onnxq.onnx.AttributeProto.f", "onnxq.onnx.AttributeProto.floats"}
+
+func copyFloats(dst, src proto.Message) {
+	switch s := src.(type) {
+	case *onnxpb.TensorProto:
+		dst.(*onnxpb.TensorProto).FloatData = append([]float32(nil), s.FloatData...)
+	case *onnxpb.AttributeProto:
+		d := dst.(*onnxpb.AttributeProto)
+		if s.F != nil {
+			d.F = proto.Float32(*s.F)
+		}
+		d.Floats = append([]float32(nil), s.Floats...)
+	}
 }
