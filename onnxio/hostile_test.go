@@ -150,16 +150,23 @@ func TestHostileFiles(t *testing.T) {
 		{"valid protobuf without a graph", mustMarshal(t, &onnxpb.ModelProto{IrVersion: proto.Int64(10)}), "not an ONNX model: it has no graph"},
 		{"graph without ir_version", mustMarshal(t, &onnxpb.ModelProto{Graph: &onnxpb.GraphProto{}}), "not an ONNX model: ir_version is missing"},
 	}
-	for _, cut := range []int{1, 2, 40, 1000, len(mnist) / 2, len(mnist) - 30, len(mnist) - 1} {
-		want := "not a valid ONNX protobuf file (truncated or not a model)"
-		if cut == 2 {
-			want = "not an ONNX model: it has no graph" // cut after the ir_version field
+	blaze := readFile(t, testdata.Path(t, testdata.RealModels["blazeface-front"]))
+	for _, real := range []struct {
+		name string
+		data []byte
+	}{{"mnist-7", mnist}, {"blazeface-front", blaze}} {
+		n := len(real.data)
+		for _, cut := range []int{1, 2, 40, 1000, n / 3, n / 2, n - 30, n - 1} {
+			want := "not a valid ONNX protobuf file (truncated or not a model)"
+			if cut == 2 {
+				want = "not an ONNX model: it has no graph" // cut after the ir_version field
+			}
+			cases = append(cases, struct {
+				name string
+				data []byte
+				want string
+			}{real.name + " cut at " + strconv.Itoa(cut), real.data[:cut], want})
 		}
-		cases = append(cases, struct {
-			name string
-			data []byte
-			want string
-		}{"mnist-7 cut at " + strconv.Itoa(cut), mnist[:cut], want})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
