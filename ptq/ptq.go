@@ -41,7 +41,8 @@ type Config struct {
 	Target     Target
 	// PerChannel quantizes weights per output channel.
 	PerChannel bool
-	// WeightBits is 8 or 4; ActBits is 8 or 16.
+	// WeightBits is 8 or 4; ActBits is 8, 16 or 4 (4-bit activations
+	// need opset 21; ONNX Runtime runs them as Q/DQ around float kernels).
 	WeightBits int
 	ActBits    int
 	// SymmetricActivations forces activation zero points to 0 (int8).
@@ -94,7 +95,7 @@ func (c Config) Options() (rewrite.Options, error) {
 // nodes removed, and the opset raised to what the options need.
 func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
 	opset := int64(13)
-	if opts.Weights.Bits() == 4 || opts.Activations.Bits() == 16 || opts.BlockSize > 0 || overridesNeedOpset21(opts) {
+	if opts.Weights.Bits() == 4 || opts.Activations.Bits() != 8 || opts.BlockSize > 0 || overridesNeedOpset21(opts) {
 		opset = 21
 	}
 	if err := rewrite.Run(m, log,
@@ -102,6 +103,7 @@ func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
 		rewrite.FoldConstantLayout,
 		rewrite.FoldBatchNorm,
 		rewrite.FuseConvBias,
+		rewrite.FoldConvAffine,
 		rewrite.RemoveDeadNodes,
 		rewrite.UpgradeOpset(opset),
 	); err != nil {

@@ -219,3 +219,32 @@ func TestFoldBatchNorm(t *testing.T) {
 		}
 	}
 }
+
+func TestFoldConvAffine(t *testing.T) {
+	b := graph.NewBuilder(13)
+	x := b.Input("x", graph.Float, 1, 2, 1, 1)
+	w := b.Floats("w", []int64{2, 2, 1, 1}, 1, 2, 3, 4)
+	bias := b.Floats("b", []int64{2}, 0.5, -0.5)
+	c := b.Op("Conv", []*graph.Value{x, w, bias}, nil)
+	mul := b.Op("Mul", []*graph.Value{b.Floats("a", []int64{1}, 3), c}, nil)
+	add := b.Op("Add", []*graph.Value{mul, b.Floats("c", []int64{1, 2, 1, 1}, 10, 20)}, nil)
+	b.Output(add)
+	m := b.Model()
+	var log Log
+	if err := Run(m, &log, FoldConvAffine); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Graph.Nodes) != 1 || m.Graph.Outputs[0] != add || add.Producer.OpType != "Conv" {
+		t.Fatalf("nodes %v", m.Graph.Nodes)
+	}
+	conv := m.Graph.Nodes[0]
+	wf := conv.Inputs[1].Const.Data.([]float32)
+	bf := conv.Inputs[2].Const.Data.([]float32)
+	// x = (1, 1): conv_c = W[c,0] + W[c,1] + b_c, then *3, then + c_c.
+	for ch, want := range []float32{(1+2+0.5)*3 + 10, (3+4-0.5)*3 + 20} {
+		got := wf[2*ch] + wf[2*ch+1] + bf[ch]
+		if math.Abs(float64(got-want)) > 1e-5 {
+			t.Errorf("channel %d: %g, want %g", ch, got, want)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package rewrite
+
+import (
+	"github.com/onnxq/onnxq/graph"
+)
+
+// FoldConvAffine folds element-wise Mul and Add by constants that follow a
+// Conv (or ConvTranspose, or Gemm) into its weight and bias:
+//
+//	y = (W*x + B) * a + c  ->  W' = W*a, B' = B*a + c
+//
+// where a and c are scalars or one value per output channel, and the
+// Conv's output has no other reader. PaddleOCR's PP-LCNet exports a
+// "learnable affine block" this way after every convolution; folding it
+// removes two float operators per layer, which both speeds up the float
+// model and lets the quantized Conv's output go straight to its
+// QuantizeLinear. The arithmetic is exact up to float rounding.
+var FoldConvAffine = Pass{Name: "fold-conv-affine", Apply: foldConvAffine}
+
+func foldConvAffine(m *graph.Model, log *Log) error {
+	total := 0
+	for changed := true; changed; {
+		changed = false
+		for _, g := range m.Graph.Graphs() {
+			uses := m.Graph.UseMap()
+			nm := graph.NewNamer(m.Graph)
+			for _, n := range g.Nodes {
+				if (n.OpType != "Mul" && n.OpType != "Add") || len(n.Inputs) != 2 {
+					continue
+				}
+				for k := 0; k < 2; k++ {
+					x, c := n.Inputs[k], n.Inputs[1-k]
+					conv := x.Producer
+					if conv == nil || conv.Graph != g || !c.IsConst() || c.Const.DType != graph.Float || len(uses[x]) != 1 || x.IsGraphOutput() {
+						continue
+					}
+					axisOf, ok := outChannelAxis[conv.OpType]
+					if !ok || !conv.Input(1).IsConst() || conv.Input(1).Const.DType != graph.Float {
+						continue
+					}
+					if conv.OpType == "Gemm" && (conv.AttrFloat("alpha", 1) != 1 || conv.AttrFloat("beta", 1) != 1) {
+						continue
+					}
+					w := conv.Input(1).Const
+					groups := int(conv.AttrInt("group", 1))
+					outCh := int(w.Shape[axisOf(conv)])
+					if conv.OpType == "ConvTranspose" {
+						outCh *= groups
+					}
+					outRank := w.Rank()
+					if conv.OpType == "Gemm" {
+						outRank = 2
+					}
+					vals, ok := channelValues(c.Const, outCh, outRank)
+					if !ok {
+						continue
+					}
+					bias := make([]float32, outCh)
+					if b := conv.Input(2); b != nil {
+						if !b.IsConst() || b.Const.Len() != outCh {
+							continue
+						}
+						bf, err := b.Const.Float32s()
+						if err != nil {
+							continue
+						}
+						copy(bias, bf)
+					}
+					newW := w
+					if n.OpType == "Mul" {
+						newW = scaleChannels(w, axisOf(conv), groups, conv.OpType == "ConvTranspose", vals)
+						for i := range bias {
+							bias[i] *= vals[i]
+						}
+					} else {
+						for i := range bias {
+							bias[i] += vals[i]
+						}
+					}
+					wv := conv.Input(1)
+					if newW != w {
+						wv = g.AddInitializer(nm, conv.Input(1).Name+"_affine", newW)
+					}
+					bv := g.AddInitializer(nm, n.Outputs[0].Name+"_bias", graph.MustTensor(graph.Float, []int64{int64(outCh)}, bias))
+					conv.Inputs = []*graph.Value{conv.Inputs[0], wv, bv}
+					out := n.Outputs[0]
+					conv.Outputs[0] = out
+					out.Producer, out.Index = conv, 0
+					g.RemoveNodes(map[*graph.Node]bool{n: true})
+					total++
+					changed = true
+					break
+				}
+				if changed {
+					break
+				}
+			}
+			if changed {
+				break
+			}
+		}
+	}
+	if total > 0 {
+		log.Changef("folded %d constant Mul/Add nodes into the preceding Conv/ConvTranspose/Gemm", total)
+	}
+	return removeDeadNodes(m, &Log{})
+}
+
+// channelValues expands a constant that broadcasts against an
+// [N, C, ...] output of the given rank as one value per channel: a
+// scalar, [1], or [C, 1, ...] / [1, C, 1, ...]. ok is false for any other
+// shape (a constant that varies along spatial axes cannot be folded).
+func channelValues(t *graph.Tensor, ch, rank int) ([]float32, bool) {
+	f, err := t.Float32s()
+	if err != nil {
+		return nil, false
+	}
+	out := make([]float32, ch)
+	if len(f) == 1 && t.Rank() <= rank {
+		for i := range out {
+			out[i] = f[0]
+		}
+		return out, true
+	}
+	if !perChannelShape(t.Shape, int64(ch), rank) {
+		return nil, false
+	}
+	copy(out, f)
+	return out, true
+}
