@@ -7,6 +7,7 @@ import (
 
 	"github.com/onnxq/onnxq/dataset"
 	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/engine/gemm"
 	"github.com/onnxq/onnxq/engine/ort"
 	"github.com/onnxq/onnxq/graph"
 )
@@ -51,8 +52,8 @@ type Options struct {
 	ORTLib string
 	// Threads is the number of threads the engine computes on; 0 means one
 	// per core (runtime.GOMAXPROCS). For the Go engine it is a process-wide
-	// setting (engine.SetThreads); for ONNX Runtime it is the session's
-	// intra-op thread count.
+	// setting (engine.SetThreads and gemm.SetThreads); for ONNX Runtime it
+	// is the session's intra-op thread count.
 	Threads int
 	// ORTOptLevel is ONNX Runtime's graph optimization level (default: all).
 	ORTOptLevel ort.OptLevel
@@ -99,7 +100,9 @@ func Open(path string, opts Options) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+		// The GEMM has its own goroutine split: set both.
 		engine.SetThreads(threads)
+		gemm.SetThreads(threads)
 		m.Runner = goRunner{p}
 	case EngineORT:
 		if err := ort.Init(opts.ORTLib); err != nil {
