@@ -11,7 +11,17 @@ import (
 var activationOps = map[string]unaryDef{
 	"LeakyRelu": {1, func(n *graph.Node) unaryFns {
 		a := float64(n.AttrFloat("alpha", 0.01))
+		a32 := float32(a)
 		return unaryFns{
+			v32: func(dst, src []float32) {
+				src = src[:len(dst)]
+				for i, v := range src {
+					if v < 0 {
+						v *= a32
+					}
+					dst[i] = v
+				}
+			},
 			f: func(x float64) float64 {
 				if x >= 0 {
 					return x
@@ -28,7 +38,14 @@ var activationOps = map[string]unaryDef{
 	}},
 	"HardSigmoid": {1, func(n *graph.Node) unaryFns {
 		a, b := float64(n.AttrFloat("alpha", 0.2)), float64(n.AttrFloat("beta", 0.5))
+		a32, b32 := float32(a), float32(b)
 		return unaryFns{
+			v32: func(dst, src []float32) {
+				src = src[:len(dst)]
+				for i, v := range src {
+					dst[i] = min(max(a32*v+b32, 0), 1)
+				}
+			},
 			f: func(x float64) float64 { return math.Max(0, math.Min(1, a*x+b)) },
 			d: func(x, y float64) float64 {
 				if v := a*x + b; v > 0 && v < 1 {

@@ -275,5 +275,5 @@ func expandTo(t *graph.Tensor, shape []int64) (*graph.Tensor, error) {
 	if _, err := BroadcastShape(t.Shape, shape); err != nil {
 		return nil, err
 	}
-	return takeData(t, BroadcastIndex(t.Shape, shape), shape)
+	return (&view{shape: shape, strides: broadcastStrides(t.Shape, shape)}).apply(t)
 }

@@ -22,6 +22,9 @@ type dataOps interface {
 	fill(v any, n int) any
 	// equal reports whether a[i] == b[j] (NaN != NaN for floats).
 	equal(a any, i int, b any, j int) bool
+	// strided returns the elements of src read as a strided view: shape
+	// dims walked row-major, element offset base + Σ idx[d]·strides[d].
+	strided(src any, shape []int64, strides []int, base int) any
 	// put returns a copy of dst with dst[idx[i]] = src[i] (later writes
 	// win).
 	put(dst any, idx []int, src any) any
@@ -75,6 +78,51 @@ func (typedOps[T]) fill(v any, n int) any {
 	return out
 }
 
+func (typedOps[T]) strided(src any, shape []int64, strides []int, base int) any {
+	s := src.([]T)
+	n := ShapeSize(shape)
+	out := make([]T, n)
+	r := len(shape)
+	if n == 0 {
+		return out
+	}
+	if r == 0 {
+		out[0] = s[base]
+		return out
+	}
+	inner, is := int(shape[r-1]), strides[r-1]
+	pos := make([]int, r-1)
+	off := base
+	for o := 0; o < n; o += inner {
+		d := out[o : o+inner]
+		switch is {
+		case 1:
+			copy(d, s[off:off+inner])
+		case 0:
+			v := s[off]
+			for i := range d {
+				d[i] = v
+			}
+		default:
+			j := off
+			for i := range d {
+				d[i] = s[j]
+				j += is
+			}
+		}
+		for k := r - 2; k >= 0; k-- {
+			pos[k]++
+			off += strides[k]
+			if pos[k] < int(shape[k]) {
+				break
+			}
+			off -= pos[k] * strides[k]
+			pos[k] = 0
+		}
+	}
+	return out
+}
+
 func (typedOps[T]) put(dst any, idx []int, src any) any {
 	out := append([]T(nil), dst.([]T)...)
 	s := src.([]T)
@@ -119,6 +167,51 @@ func opsFor(data any) (dataOps, error) {
 		return typedOps[complex128]{}, nil
 	}
 	return nil, fmt.Errorf("unsupported tensor data %T", data)
+}
+
+// view is the result of an index plan: the output shape and where each
+// output element comes from, either explicit input offsets (idx) or a
+// strided layout (strides and base, when idx is nil).
+type view struct {
+	shape   []int64
+	idx     []int
+	strides []int
+	base    int
+}
+
+// offsets returns the input offset of every output element.
+func (v *view) offsets() []int {
+	if v.idx != nil {
+		return v.idx
+	}
+	return stridedIndex(v.shape, v.strides, v.base)
+}
+
+// apply copies t's elements as the view says into a new tensor.
+func (v *view) apply(t *graph.Tensor) (*graph.Tensor, error) {
+	ops, err := opsFor(t.Data)
+	if err != nil {
+		return nil, err
+	}
+	if v.idx != nil {
+		return out(t.DType, v.shape, ops.take(t.Data, v.idx)), nil
+	}
+	return out(t.DType, v.shape, ops.strided(t.Data, v.shape, v.strides, v.base)), nil
+}
+
+// broadcastStrides returns the strides that read a tensor of shape in as
+// shape out (0 along broadcast dims).
+func broadcastStrides(in, outShape []int64) []int {
+	st := Strides(in)
+	r := len(outShape)
+	bs := make([]int, r)
+	for i := range in {
+		d := r - len(in) + i
+		if in[i] != 1 {
+			bs[d] = st[i]
+		}
+	}
+	return bs
 }
 
 // takeData gathers t's elements at idx into a new tensor of the given shape.

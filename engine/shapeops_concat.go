@@ -99,7 +99,7 @@ func splitTensor(t *graph.Tensor, axis int, sizes []int64) ([]*graph.Tensor, err
 	for k, s := range sizes {
 		shape := append([]int64{}, t.Shape...)
 		shape[axis] = s
-		p, err := takeData(t, stridedIndex(shape, st, int(start)*st[axis]), shape)
+		p, err := (&view{shape: shape, strides: st, base: int(start) * st[axis]}).apply(t)
 		if err != nil {
 			return nil, err
 		}

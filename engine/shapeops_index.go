@@ -11,18 +11,18 @@ import (
 // elements of input 0: idx[i] is the input offset output element i reads.
 // Transpose, Slice, Gather, Expand and Tile are index plans; their forward
 // is a gather and their gradient the matching scatter-add.
-type indexPlan func(ctx *Context, in []*graph.Tensor) (idx []int, shape []int64, err error)
+type indexPlan func(ctx *Context, in []*graph.Tensor) (*view, error)
 
 func planKernel(p indexPlan) Kernel {
 	return func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		if err := needInputs(in, 1); err != nil {
 			return nil, err
 		}
-		idx, shape, err := p(ctx, in)
+		v, err := p(ctx, in)
 		if err != nil {
 			return nil, err
 		}
-		return oneErr(takeData(in[0], idx, shape))
+		return oneErr(v.apply(in[0]))
 	}
 }
 
@@ -33,10 +33,11 @@ func planGrad(p indexPlan) Gradient {
 		if dout[0] == nil || !isFloatTensor(in[0]) {
 			return grads, nil
 		}
-		idx, _, err := p(ctx, in)
+		v, err := p(ctx, in)
 		if err != nil {
 			return nil, err
 		}
+		idx := v.offsets()
 		g, err := dout[0].Float32s()
 		if err != nil {
 			return nil, err
@@ -50,7 +51,7 @@ func planGrad(p indexPlan) Gradient {
 	}
 }
 
-func transposePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func transposePlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	x := in[0]
 	r := x.Rank()
 	perm := ctx.Node.AttrInts("perm", nil)
@@ -60,11 +61,11 @@ func transposePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 		}
 	}
 	if len(perm) != r {
-		return nil, nil, fmt.Errorf("perm %v does not fit rank %d", perm, r)
+		return nil, fmt.Errorf("perm %v does not fit rank %d", perm, r)
 	}
 	p, err := NormAxes(perm, r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("perm %v: %w", perm, err)
+		return nil, fmt.Errorf("perm %v: %w", perm, err)
 	}
 	st := Strides(x.Shape)
 	shape := make([]int64, r)
@@ -73,42 +74,42 @@ func transposePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 		shape[i] = x.Shape[a]
 		pst[i] = st[a]
 	}
-	return stridedIndex(shape, pst, 0), shape, nil
+	return &view{shape: shape, strides: pst}, nil
 }
 
-func expandPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func expandPlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	target, err := TensorInts(in[1], "shape")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	shape, err := BroadcastShape(in[0].Shape, target)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return BroadcastIndex(in[0].Shape, shape), shape, nil
+	return &view{shape: shape, strides: broadcastStrides(in[0].Shape, shape)}, nil
 }
 
-func tilePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func tilePlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	x := in[0]
 	reps, err := TensorInts(in[1], "repeats")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(reps) != x.Rank() {
-		return nil, nil, fmt.Errorf("repeats has %d entries, input rank is %d", len(reps), x.Rank())
+		return nil, fmt.Errorf("repeats has %d entries, input rank is %d", len(reps), x.Rank())
 	}
 	st := Strides(x.Shape)
 	offs := []int{0}
 	shape := make([]int64, x.Rank())
 	for d, n := range x.Shape {
 		if reps[d] < 0 {
-			return nil, nil, fmt.Errorf("repeats %v has a negative entry", reps)
+			return nil, fmt.Errorf("repeats %v has a negative entry", reps)
 		}
 		shape[d] = n * reps[d]
 		next := make([]int, 0, len(offs)*int(shape[d]))
@@ -119,7 +120,7 @@ func tilePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 		}
 		offs = next
 	}
-	return offs, shape, nil
+	return &view{shape: shape, idx: offs}, nil
 }
 
 // sliceArgs reads Slice's starts, ends, axes and steps: attributes before
@@ -151,14 +152,14 @@ func sliceArgs(ctx *Context, in []*graph.Tensor) (starts, ends, axes, steps []in
 	return
 }
 
-func slicePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func slicePlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	x := in[0]
 	starts, ends, axes, steps, err := sliceArgs(ctx, in)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(ends) != len(starts) || axes != nil && len(axes) != len(starts) || steps != nil && len(steps) != len(starts) {
-		return nil, nil, fmt.Errorf("starts, ends, axes and steps have different lengths")
+		return nil, fmt.Errorf("starts, ends, axes and steps have different lengths")
 	}
 	r := x.Rank()
 	if axes == nil {
@@ -168,7 +169,7 @@ func slicePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 	}
 	ax, err := NormAxes(axes, r)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	first := make([]int64, r)
 	step := make([]int64, r)
@@ -182,7 +183,7 @@ func slicePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 			st = steps[i]
 		}
 		if st == 0 {
-			return nil, nil, fmt.Errorf("slice step is 0 on axis %d", a)
+			return nil, fmt.Errorf("slice step is 0 on axis %d", a)
 		}
 		n, count := x.Shape[a], int64(0)
 		first[a], count = sliceRange(s, e, st, n)
@@ -196,7 +197,7 @@ func slicePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 		base += int(first[d]) * st[d]
 		vst[d] = st[d] * int(step[d])
 	}
-	return stridedIndex(shape, vst, base), shape, nil
+	return &view{shape: shape, strides: vst, base: base}, nil
 }
 
 // sliceRange clamps one axis of a slice as the ONNX spec says and returns
@@ -222,21 +223,21 @@ func sliceRange(s, e, st, n int64) (first, count int64) {
 	return s, count
 }
 
-func gatherPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func gatherPlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	x := in[0]
 	if x.Rank() == 0 {
-		return nil, nil, fmt.Errorf("cannot gather from a scalar")
+		return nil, fmt.Errorf("cannot gather from a scalar")
 	}
 	a, err := NormAxis(ctx.Node.AttrInt("axis", 0), x.Rank())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ind, err := TensorInts(in[1], "indices")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	n := x.Shape[a]
 	outer, inner := ShapeSize(x.Shape[:a]), ShapeSize(x.Shape[a+1:])
@@ -245,7 +246,7 @@ func gatherPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 	for o := 0; o < outer; o++ {
 		for _, j := range ind {
 			if j < -n || j >= n {
-				return nil, nil, fmt.Errorf("index %d is out of range for axis %d of size %d", j, a, n)
+				return nil, fmt.Errorf("index %d is out of range for axis %d of size %d", j, a, n)
 			}
 			if j < 0 {
 				j += n
@@ -256,26 +257,26 @@ func gatherPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 			}
 		}
 	}
-	return idx, shape, nil
+	return &view{shape: shape, idx: idx}, nil
 }
 
 // gatherElementsPlan is GatherElements: out[i][j][k] = x[i][idx[i][j][k]][k]
 // along axis, output shaped like the indices.
-func gatherElementsPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func gatherElementsPlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	x, it := in[0], in[1]
 	a, err := NormAxis(ctx.Node.AttrInt("axis", 0), x.Rank())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if it.Rank() != x.Rank() {
-		return nil, nil, fmt.Errorf("indices rank %d differs from data rank %d", it.Rank(), x.Rank())
+		return nil, fmt.Errorf("indices rank %d differs from data rank %d", it.Rank(), x.Rank())
 	}
 	ind, err := TensorInts(it, "indices")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	st := Strides(x.Shape)
 	// Offsets of the index tensor's positions in the data, axis a excluded.
@@ -286,33 +287,33 @@ func gatherElementsPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error
 	idx := make([]int, len(ind))
 	for i, j := range ind {
 		if j < -n || j >= n {
-			return nil, nil, fmt.Errorf("index %d is out of range for axis %d of size %d", j, a, n)
+			return nil, fmt.Errorf("index %d is out of range for axis %d of size %d", j, a, n)
 		}
 		if j < 0 {
 			j += n
 		}
 		idx[i] = pos[i] + int(j)*st[a]
 	}
-	return idx, it.Shape, nil
+	return &view{shape: it.Shape, idx: idx}, nil
 }
 
 // gatherNDPlan is GatherND with batch_dims.
-func gatherNDPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func gatherNDPlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	x, it := in[0], in[1]
 	b := int(ctx.Node.AttrInt("batch_dims", 0))
 	ind, err := TensorInts(it, "indices")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if it.Rank() < 1 || b >= it.Rank() || b >= x.Rank() {
-		return nil, nil, fmt.Errorf("batch_dims %d does not fit ranks %d and %d", b, x.Rank(), it.Rank())
+		return nil, fmt.Errorf("batch_dims %d does not fit ranks %d and %d", b, x.Rank(), it.Rank())
 	}
 	k := int(it.Shape[it.Rank()-1])
 	if b+k > x.Rank() {
-		return nil, nil, fmt.Errorf("index tuples of length %d with batch_dims %d exceed data rank %d", k, b, x.Rank())
+		return nil, fmt.Errorf("index tuples of length %d with batch_dims %d exceed data rank %d", k, b, x.Rank())
 	}
 	batch := ShapeSize(x.Shape[:b])
 	st := Strides(x.Shape)
@@ -337,7 +338,7 @@ func gatherNDPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 			j := ind[t*k+d]
 			n := x.Shape[b+d]
 			if j < -n || j >= n {
-				return nil, nil, fmt.Errorf("index %d is out of range for dim %d of size %d", j, b+d, n)
+				return nil, fmt.Errorf("index %d is out of range for dim %d of size %d", j, b+d, n)
 			}
 			if j < 0 {
 				j += n
@@ -348,7 +349,7 @@ func gatherNDPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 			idx = append(idx, off+i)
 		}
 	}
-	return idx, shape, nil
+	return &view{shape: shape, idx: idx}, nil
 }
 
 // rangeKernel is Range(start, limit, delta): ceil((limit-start)/delta)

@@ -12,15 +12,17 @@ import (
 
 // permutedView returns the offsets of reshaping shape to view, permuting
 // its dims by perm and reading row-major: one reshape-transpose-reshape.
-func permutedView(view []int64, perm []int) []int {
-	st := Strides(view)
-	shape := make([]int64, len(perm))
+func permutedView(dims []int64, perm []int, shape []int64) *view {
+	st := Strides(dims)
+	pshape := make([]int64, len(perm))
 	pst := make([]int, len(perm))
 	for i, p := range perm {
-		shape[i] = view[p]
+		pshape[i] = dims[p]
 		pst[i] = st[p]
 	}
-	return stridedIndex(shape, pst, 0)
+	// The permuted dims, read row-major, are the output's elements in
+	// order; the view walks them and is then labelled with shape.
+	return &view{shape: shape, idx: stridedIndex(pshape, pst, 0)}
 }
 
 // blockDims reads blocksize and checks a 4-D NCHW input.
@@ -35,32 +37,32 @@ func blockDims(ctx *Context, x *graph.Tensor) (n, c, h, w, b int64, err error) {
 	return x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], b, nil
 }
 
-func depthToSpacePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func depthToSpacePlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	n, c, h, w, b, err := blockDims(ctx, in[0])
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if c%(b*b) != 0 {
-		return nil, nil, fmt.Errorf("channels %d are not a multiple of blocksize² %d", c, b*b)
+		return nil, fmt.Errorf("channels %d are not a multiple of blocksize² %d", c, b*b)
 	}
 	oc := c / (b * b)
 	shape := []int64{n, oc, h * b, w * b}
 	if ctx.Node.AttrString("mode", "DCR") == "CRD" {
-		return permutedView([]int64{n, oc, b, b, h, w}, []int{0, 1, 4, 2, 5, 3}), shape, nil
+		return permutedView([]int64{n, oc, b, b, h, w}, []int{0, 1, 4, 2, 5, 3}, shape), nil
 	}
-	return permutedView([]int64{n, b, b, oc, h, w}, []int{0, 3, 4, 1, 5, 2}), shape, nil
+	return permutedView([]int64{n, b, b, oc, h, w}, []int{0, 3, 4, 1, 5, 2}, shape), nil
 }
 
-func spaceToDepthPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func spaceToDepthPlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	n, c, h, w, b, err := blockDims(ctx, in[0])
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if h%b != 0 || w%b != 0 {
-		return nil, nil, fmt.Errorf("spatial dims %dx%d are not multiples of blocksize %d", h, w, b)
+		return nil, fmt.Errorf("spatial dims %dx%d are not multiples of blocksize %d", h, w, b)
 	}
 	shape := []int64{n, c * b * b, h / b, w / b}
-	return permutedView([]int64{n, c, h / b, b, w / b, b}, []int{0, 3, 5, 1, 2, 4}), shape, nil
+	return permutedView([]int64{n, c, h / b, b, w / b, b}, []int{0, 3, 5, 1, 2, 4}, shape), nil
 }
 
 func checkDepthToSpace(n *graph.Node) error {
@@ -74,25 +76,25 @@ func checkDepthToSpace(n *graph.Node) error {
 
 // reverseSequencePlan reverses, for every batch entry b, the first
 // sequence_lens[b] elements along time_axis.
-func reverseSequencePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func reverseSequencePlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	x := in[0]
 	ta, err := NormAxis(ctx.Node.AttrInt("time_axis", 0), x.Rank())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ba, err := NormAxis(ctx.Node.AttrInt("batch_axis", 1), x.Rank())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	lens, err := TensorInts(in[1], "sequence_lens")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(lens) != int(x.Shape[ba]) {
-		return nil, nil, fmt.Errorf("sequence_lens has %d entries for batch size %d", len(lens), x.Shape[ba])
+		return nil, fmt.Errorf("sequence_lens has %d entries for batch size %d", len(lens), x.Shape[ba])
 	}
 	st := Strides(x.Shape)
 	idx := make([]int, x.Len())
@@ -105,7 +107,7 @@ func reverseSequencePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, erro
 		}
 		l := lens[pos[ba]]
 		if l < 0 || l > x.Shape[ta] {
-			return nil, nil, fmt.Errorf("sequence length %d is out of range for time dim %d", l, x.Shape[ta])
+			return nil, fmt.Errorf("sequence length %d is out of range for time dim %d", l, x.Shape[ta])
 		}
 		if t := pos[ta]; t < l {
 			pos[ta] = l - 1 - t
@@ -116,7 +118,7 @@ func reverseSequencePlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, erro
 		}
 		idx[e] = off
 	}
-	return idx, x.Shape, nil
+	return &view{shape: x.Shape, idx: idx}, nil
 }
 
 // trilu zeroes the elements above (upper=0) or below (upper=1) the k-th
@@ -168,14 +170,14 @@ func maskData(x *graph.Tensor, keep []bool) (*graph.Tensor, error) {
 
 // compressPlan keeps the slices along axis (or the elements of the
 // flattened input, without axis) whose condition entry is true.
-func compressPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
+func compressPlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	x := in[0]
 	cond, ok := in[1].Data.([]bool)
 	if !ok {
-		return nil, nil, fmt.Errorf("condition must be bool, got %s", in[1].DType)
+		return nil, fmt.Errorf("condition must be bool, got %s", in[1].DType)
 	}
 	shape := []int64{int64(x.Len())}
 	if ctx.Node.HasAttr("axis") {
@@ -185,11 +187,11 @@ func compressPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 	if ctx.Node.HasAttr("axis") {
 		var err error
 		if a, err = NormAxis(ctx.Node.AttrInt("axis", 0), x.Rank()); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if len(cond) > int(shape[a]) {
-		return nil, nil, fmt.Errorf("condition has %d entries for dim %d", len(cond), shape[a])
+		return nil, fmt.Errorf("condition has %d entries for dim %d", len(cond), shape[a])
 	}
 	var sel []int64
 	for i, c := range cond {
@@ -209,7 +211,7 @@ func compressPlan(ctx *Context, in []*graph.Tensor) ([]int, []int64, error) {
 	}
 	oshape := append([]int64{}, shape...)
 	oshape[a] = int64(len(sel))
-	return idx, oshape, nil
+	return &view{shape: oshape, idx: idx}, nil
 }
 
 func init() {
