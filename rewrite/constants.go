@@ -99,27 +99,29 @@ func removeDeadNodes(m *graph.Model, log *Log) error {
 				removed += len(dead)
 			}
 			var kept []*graph.Value
+			dropped := map[*graph.Value]bool{}
 			for _, v := range g.Initializers {
-				if len(uses[v]) > 0 || v.IsGraphOutput() || isInput(g, v) {
+				if len(uses[v]) > 0 || v.IsGraphOutput() {
 					kept = append(kept, v)
 				} else {
+					dropped[v] = true
 					removed++
 				}
 			}
 			g.Initializers = kept
+			// IR < 4 lists every initializer as a graph input too; an
+			// unused one goes from both lists.
+			var inputs []*graph.Value
+			for _, v := range g.Inputs {
+				if !dropped[v] {
+					inputs = append(inputs, v)
+				}
+			}
+			g.Inputs = inputs
 		}
 		if removed == 0 {
 			return nil
 		}
 		log.Changef("removed %d dead nodes and unused initializers", removed)
 	}
-}
-
-func isInput(g *graph.Graph, v *graph.Value) bool {
-	for _, in := range g.Inputs {
-		if in == v {
-			return true
-		}
-	}
-	return false
 }
