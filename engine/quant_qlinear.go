@@ -55,6 +55,64 @@ func qlinearMatMulKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	return oneErr(castInts(y, acc[0].Shape, yz.DType))
 }
 
+// qlinearConvKernel is QLinearConv(x, x_scale, x_zp, w, w_scale, w_zp,
+// y_scale, y_zp, B): the exact int32 convolution of (x - x_zp) and (w -
+// w_zp) (as ConvInteger, padding with x_zp), plus the int32 bias, then
+// y = saturate(round_half_even(acc · x_scale·w_scale[m] / y_scale) + y_zp)
+// with w's scale per tensor or per output channel m.
+func qlinearConvKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	if err := needInputs(in, 8); err != nil {
+		return nil, err
+	}
+	x, xs, xz, w, ws, wz, ys, yz := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]
+	acc, err := convIntegerForward(ctx, []*graph.Tensor{x, w, xz, wz})
+	if err != nil {
+		return nil, err
+	}
+	c := acc[0].Data.([]int32)
+	shape := acc[0].Shape
+	m := int(shape[1])
+	spatial := ShapeSize(shape[2:])
+	var bias []int64
+	if b := optIn(in, 8); b != nil {
+		if bias, err = TensorInts(b, "B"); err != nil {
+			return nil, err
+		}
+		if len(bias) != m {
+			return nil, fmt.Errorf("bias has %d values for %d output channels", len(bias), m)
+		}
+	}
+	sx, err := scaleVector(xs, 1, "x_scale")
+	if err != nil {
+		return nil, err
+	}
+	sw, err := scaleVector(ws, m, "w_scale")
+	if err != nil {
+		return nil, err
+	}
+	sy, err := scaleVector(ys, 1, "y_scale")
+	if err != nil {
+		return nil, err
+	}
+	zy, err := yz.Int64s()
+	if err != nil || len(zy) != 1 {
+		return nil, fmt.Errorf("y_zero_point must be one integer")
+	}
+	lo, hi := yz.DType.IntRange()
+	y := make([]int64, len(c))
+	for e, v := range c {
+		ch := (e / spatial) % m
+		a := int64(v)
+		if bias != nil {
+			a += bias[ch]
+		}
+		mult := sx[0] * sw[ch%len(sw)] / sy[0]
+		q := math.RoundToEven(float64(a)*float64(mult)) + float64(zy[0])
+		y[e] = int64(min(max(q, float64(lo)), float64(hi)))
+	}
+	return oneErr(castInts(y, shape, yz.DType))
+}
+
 // scaleVector reads a scale that is one value or n values.
 func scaleVector(t *graph.Tensor, n int, what string) ([]float32, error) {
 	f, err := t.Float32s()
@@ -69,4 +127,5 @@ func scaleVector(t *graph.Tensor, n int, what string) ([]float32, error) {
 
 func init() {
 	Register(&Op{Type: "QLinearMatMul", MinOpset: 10, Forward: qlinearMatMulKernel})
+	Register(&Op{Type: "QLinearConv", MinOpset: 10, Forward: qlinearConvKernel, Check: checkConv})
 }
