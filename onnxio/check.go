@@ -214,9 +214,24 @@ func regularFileSize(p, loc string) (int64, error) {
 		return 0, fmt.Errorf("external data file: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return 0, fmt.Errorf("external data %q is not a regular file (%s)", loc, st.Mode().Type())
+		return 0, fmt.Errorf("external data %q is not a regular file but %s", loc, fileKind(st.Mode()))
 	}
 	return st.Size(), nil
+}
+
+// fileKind names the kind of a file that is not a regular one.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file (" + m.Type().String() + ")"
 }
 
 // TypedField returns the name of the TensorProto field that holds the

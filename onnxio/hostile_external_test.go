@@ -92,7 +92,7 @@ var hostileExternals = []hostileExternal{
 		`STRING tensors cannot be stored as external data`, ""},
 	{"location is a folder", extTensor("location", "adir"),
 		func(t *testing.T, dir, _ string) { os.Mkdir(filepath.Join(dir, "adir"), 0o755) },
-		`external data "adir" is not a regular file`, ""},
+		`external data "adir" is not a regular file but a folder`, ""},
 	{"no location", extTensor("offset", "0"), noSetup, `external data has no location`, ""},
 	{"location with a NUL byte", extTensor("location", "w.data\x00.txt"), noSetup, `external data location "w.data\x00.txt" contains a NUL byte`, ""},
 	{"external data and raw_data", with(extTensor("location", "w.data"), func(t *onnxpb.TensorProto) { t.RawData = make([]byte, 16) }),

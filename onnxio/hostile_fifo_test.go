@@ -22,7 +22,7 @@ func TestExternalDataFIFO(t *testing.T) {
 	m := modelWith(extTensor("location", "pipe.data"))
 	p := writeModel(t, dir, "model.onnx", m)
 	_, err := onnxio.Load(p)
-	assertErr(t, err, `tensor initializer "ext_w": external data "pipe.data" is not a regular file`)
+	assertErr(t, err, `tensor initializer "ext_w": external data "pipe.data" is not a regular file but a named pipe`)
 	_, err = graph.FromONNX(&onnxio.Model{Proto: m, Path: p, Dir: dir})
-	assertErr(t, err, `external data "pipe.data" is not a regular file`)
+	assertErr(t, err, `external data "pipe.data" is not a regular file but a named pipe`)
 }
