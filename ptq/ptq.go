@@ -104,6 +104,9 @@ func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
 		rewrite.FoldBatchNorm,
 		rewrite.FuseConvBias,
 		rewrite.FoldConvAffine,
+		rewrite.DivToMul,
+		rewrite.MergeConstantChains,
+		rewrite.FoldConvAffine,
 		rewrite.RemoveDeadNodes,
 		rewrite.UpgradeOpset(opset),
 	); err != nil {

@@ -248,3 +248,33 @@ func TestFoldConvAffine(t *testing.T) {
 		}
 	}
 }
+
+func TestDivToMulAndMergeChains(t *testing.T) {
+	b := graph.NewBuilder(13)
+	x := b.Input("x", graph.Float, 1, 4)
+	d := b.Op("Div", []*graph.Value{x, b.Floats("six", nil, 6)}, nil)
+	m1 := b.Op("Mul", []*graph.Value{b.Floats("a", []int64{1}, 3), d}, nil)
+	a1 := b.Op("Sub", []*graph.Value{m1, b.Floats("c", nil, 1)}, nil)
+	a2 := b.Op("Add", []*graph.Value{a1, b.Floats("e", []int64{1}, 0.25)}, nil)
+	b.Output(a2)
+	m := b.Model()
+	var log Log
+	if err := Run(m, &log, DivToMul, MergeConstantChains); err != nil {
+		t.Fatal(err)
+	}
+	// x/6*3 - 1 + 0.25 = x*0.5 - 0.75: one Mul and one Add remain.
+	if len(m.Graph.Nodes) != 2 || m.Graph.Nodes[0].OpType != "Mul" || m.Graph.Nodes[1].OpType != "Add" {
+		t.Fatalf("nodes %v", m.Graph.Nodes)
+	}
+	_, mc := constOperand(m.Graph.Nodes[0])
+	_, ac := constOperand(m.Graph.Nodes[1])
+	if got := mc.Const.Data.([]float32)[0]; math.Abs(float64(got-0.5)) > 1e-7 {
+		t.Errorf("merged scale %g, want 0.5", got)
+	}
+	if got := ac.Const.Data.([]float32)[0]; got != -0.75 {
+		t.Errorf("merged shift %g, want -0.75", got)
+	}
+	if m.Graph.Outputs[0] != a2 {
+		t.Errorf("the output value changed identity")
+	}
+}
