@@ -107,6 +107,7 @@ func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
 		rewrite.DivToMul,
 		rewrite.MergeConstantChains,
 		rewrite.FoldConvAffine,
+		rewrite.FoldAffineIntoConv,
 		rewrite.RemoveDeadNodes,
 		rewrite.UpgradeOpset(opset),
 	); err != nil {

@@ -128,3 +128,118 @@ func channelValues(t *graph.Tensor, ch, rank int) ([]float32, bool) {
 	copy(out, f)
 	return out, true
 }
+
+// FoldAffineIntoConv folds a constant Mul and/or Add that feeds a Conv
+// without padding into the Conv's weights and bias:
+//
+//	Conv(x*a + c) = Conv'(x) with W'[o,i,...] = W[o,i,...]*a_i and
+//	B'[o] = B[o] + sum_{i,...} W[o,i,...]*c_i
+//
+// a and c are scalars or one value per input channel. With padding the
+// padded border would see c where the original saw zero, so only
+// unpadded convolutions (all pads 0, auto_pad NOTSET or VALID), with one
+// group, qualify. The affine's result must have no other reader.
+var FoldAffineIntoConv = Pass{Name: "fold-affine-into-conv", Apply: foldAffineIntoConv}
+
+func foldAffineIntoConv(m *graph.Model, log *Log) error {
+	total := 0
+	for changed := true; changed; {
+		changed = false
+		for _, g := range m.Graph.Graphs() {
+			uses := m.Graph.UseMap()
+			nm := graph.NewNamer(m.Graph)
+			for _, conv := range g.Nodes {
+				if conv.OpType != "Conv" || !unpadded(conv) || conv.AttrInt("group", 1) != 1 || !conv.Input(1).IsConst() || conv.Input(1).Const.DType != graph.Float {
+					continue
+				}
+				y := conv.Input(0)
+				aff := y.Producer
+				if aff == nil || aff.Graph != g || (aff.OpType != "Mul" && aff.OpType != "Add") || len(uses[y]) != 1 || y.IsGraphOutput() {
+					continue
+				}
+				x, c := constOperand(aff)
+				if x == nil {
+					continue
+				}
+				w := conv.Input(1).Const
+				inCh := int(w.Shape[1])
+				vals, ok := channelValues(c.Const, inCh, w.Rank())
+				if !ok {
+					continue
+				}
+				outCh := int(w.Shape[0])
+				wf := w.Data.([]float32)
+				inner := len(wf) / (outCh * inCh)
+				bias := make([]float32, outCh)
+				if b := conv.Input(2); b != nil {
+					if !b.IsConst() || b.Const.Len() != outCh {
+						continue
+					}
+					bf, err := b.Const.Float32s()
+					if err != nil {
+						continue
+					}
+					copy(bias, bf)
+				}
+				newW := w
+				if aff.OpType == "Mul" {
+					nw := make([]float32, len(wf))
+					for o := 0; o < outCh; o++ {
+						for i := 0; i < inCh; i++ {
+							base := (o*inCh + i) * inner
+							for k := 0; k < inner; k++ {
+								nw[base+k] = wf[base+k] * vals[i]
+							}
+						}
+					}
+					newW = graph.MustTensor(graph.Float, w.Shape, nw)
+				} else {
+					for o := 0; o < outCh; o++ {
+						var s float64
+						for i := 0; i < inCh; i++ {
+							base := (o*inCh + i) * inner
+							for k := 0; k < inner; k++ {
+								s += float64(wf[base+k]) * float64(vals[i])
+							}
+						}
+						bias[o] += float32(s)
+					}
+				}
+				wv := conv.Input(1)
+				if newW != w {
+					wv = g.AddInitializer(nm, conv.Input(1).Name+"_in_affine", newW)
+				}
+				bv := g.AddInitializer(nm, conv.Outputs[0].Name+"_in_bias", graph.MustTensor(graph.Float, []int64{int64(outCh)}, bias))
+				conv.Inputs = []*graph.Value{x, wv, bv}
+				g.RemoveNodes(map[*graph.Node]bool{aff: true})
+				total++
+				changed = true
+				break
+			}
+			if changed {
+				break
+			}
+		}
+	}
+	if total > 0 {
+		log.Changef("folded %d constant Mul/Add nodes into the following unpadded Conv", total)
+	}
+	return removeDeadNodes(m, &Log{})
+}
+
+// unpadded reports whether a Conv adds no padding.
+func unpadded(n *graph.Node) bool {
+	switch n.AttrString("auto_pad", "NOTSET") {
+	case "NOTSET":
+	case "VALID":
+		return true
+	default:
+		return false
+	}
+	for _, p := range n.AttrInts("pads", nil) {
+		if p != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -278,3 +278,31 @@ func TestDivToMulAndMergeChains(t *testing.T) {
 		t.Errorf("the output value changed identity")
 	}
 }
+
+func TestFoldAffineIntoConv(t *testing.T) {
+	b := graph.NewBuilder(13)
+	x := b.Input("x", graph.Float, 1, 2, 1, 1)
+	m1 := b.Op("Mul", []*graph.Value{x, b.Floats("a", []int64{1}, 2)}, nil)
+	a1 := b.Op("Add", []*graph.Value{m1, b.Floats("c", []int64{1, 2, 1, 1}, 1, -1)}, nil)
+	w := b.Floats("w", []int64{2, 2, 1, 1}, 1, 2, 3, 4)
+	y := b.Op("Conv", []*graph.Value{a1, w, b.Floats("b", []int64{2}, 0.5, 0.25)}, nil)
+	b.Output(y)
+	m := b.Model()
+	if err := Run(m, &Log{}, FoldAffineIntoConv); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Graph.Nodes) != 1 || m.Graph.Nodes[0].Inputs[0] != x {
+		t.Fatalf("nodes %v", m.Graph.Nodes)
+	}
+	conv := m.Graph.Nodes[0]
+	wf := conv.Inputs[1].Const.Data.([]float32)
+	bf := conv.Inputs[2].Const.Data.([]float32)
+	// x = (1, 3): original conv input (2*1+1, 2*3-1) = (3, 5).
+	in := []float32{1, 3}
+	for o, want := range []float32{1*3 + 2*5 + 0.5, 3*3 + 4*5 + 0.25} {
+		got := wf[2*o]*in[0] + wf[2*o+1]*in[1] + bf[o]
+		if math.Abs(float64(got-want)) > 1e-5 {
+			t.Errorf("output %d: %g, want %g", o, got, want)
+		}
+	}
+}
