@@ -139,3 +139,30 @@ func TestSaveLoadMerge(t *testing.T) {
 		t.Fatal("merging shards of different tensors must fail")
 	}
 }
+
+// TestAutoPicksLowestError checks that auto's choice is never worse, on
+// the observed data, than any single method's.
+func TestAutoPicksLowestError(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	s := NewStats()
+	for i := 0; i < 20; i++ {
+		b := gaussian(r, 1000, 1)
+		b[0] = 25
+		s.Observe(b)
+	}
+	o := RangeOptions{Type: quant.Type{DType: graph.Uint8}}
+	alo, ahi, err := s.Range(Auto, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := s.histError(alo, ahi, o)
+	for _, m := range []Method{MinMax, MovingAverage, Percentile, Entropy, MSE} {
+		lo, hi, err := s.Range(m, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := s.histError(lo, hi, o); e < best*(1-1e-12) {
+			t.Errorf("%s has error %g < auto's %g", m, e, best)
+		}
+	}
+}

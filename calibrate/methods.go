@@ -17,10 +17,15 @@ const (
 	Percentile    Method = "percentile"
 	Entropy       Method = "entropy"
 	MSE           Method = "mse"
+	// Auto tries every other method (and percentiles 99.9, 99.99,
+	// 99.999) per tensor and keeps the range whose quantize-dequantize
+	// round trip has the smallest mean squared error over the tensor's
+	// observed values (its histogram).
+	Auto Method = "auto"
 )
 
 // Methods lists every method, for flags and help texts.
-var Methods = []Method{MinMax, MovingAverage, Percentile, Entropy, MSE}
+var Methods = []Method{MinMax, MovingAverage, Percentile, Entropy, MSE, Auto}
 
 // ParseMethod accepts a method name.
 func ParseMethod(s string) (Method, error) {
@@ -29,7 +34,7 @@ func ParseMethod(s string) (Method, error) {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("unknown calibration method %q (want minmax, moving-average, percentile, entropy or mse)", s)
+	return "", fmt.Errorf("unknown calibration method %q (want minmax, moving-average, percentile, entropy, mse or auto)", s)
 }
 
 // RangeOptions says what the range is for.
@@ -69,6 +74,9 @@ func (s *Stats) Range(method Method, o RangeOptions) (lo, hi float64, err error)
 		return math.Max(s.Min, -t), math.Min(s.Max, t), nil
 	case MSE:
 		lo, hi := s.mseRange(o)
+		return lo, hi, nil
+	case Auto:
+		lo, hi := s.autoRange(o)
 		return lo, hi, nil
 	}
 	return 0, 0, fmt.Errorf("unknown calibration method %q", method)
@@ -208,30 +216,60 @@ func klDivergence(p, q []float64) float64 {
 	return kl
 }
 
+// autoRange returns the candidate range with the least histogram error.
+func (s *Stats) autoRange(o RangeOptions) (float64, float64) {
+	bestLo, bestHi := s.Min, s.Max
+	bestErr := s.histError(s.Min, s.Max, o)
+	try := func(lo, hi float64) {
+		if e := s.histError(lo, hi, o); e < bestErr {
+			bestErr, bestLo, bestHi = e, lo, hi
+		}
+	}
+	lo, hi := s.mseRange(o)
+	try(lo, hi)
+	t := s.entropyThreshold(o)
+	try(math.Max(s.Min, -t), math.Min(s.Max, t))
+	try(s.SumBatchMin/float64(s.Batches), s.SumBatchMax/float64(s.Batches))
+	for _, p := range []float64{99.9, 99.99, 99.999} {
+		po := o
+		po.Percentile = p
+		if lo, hi, err := s.Range(Percentile, po); err == nil {
+			try(lo, hi)
+		}
+	}
+	return bestLo, bestHi
+}
+
+// histError is the squared error of quantizing the observed values
+// (histogram bin centres weighted by counts) with the range [lo, hi].
+func (s *Stats) histError(lo, hi float64, o RangeOptions) float64 {
+	h := s.Hist
+	p := quant.ParamsFor(lo, hi, o.Type, o.Symmetric)
+	var e float64
+	for i, n := range h.Counts {
+		if n == 0 {
+			continue
+		}
+		c := h.center(i)
+		d := c - float64(quant.FakeQuant(float32(c), p, o.Type.DType))
+		e += float64(n) * d * d
+	}
+	return e
+}
+
 // mseRange searches clipping ranges shrunk from [min, max] and returns the
 // one whose quantize-dequantize round trip has the smallest mean squared
 // error over the histogram (bin centres weighted by counts), for the
 // actual target type and zero-point rule.
 func (s *Stats) mseRange(o RangeOptions) (float64, float64) {
-	h := s.Hist
 	bestLo, bestHi := s.Min, s.Max
 	bestErr := math.Inf(1)
 	const steps = 100
 	for k := steps; k >= 10; k-- {
 		a := float64(k) / steps
 		lo, hi := s.Min*a, s.Max*a
-		p := quant.ParamsFor(lo, hi, o.Type, o.Symmetric)
-		var e float64
-		for i, n := range h.Counts {
-			if n == 0 {
-				continue
-			}
-			c := h.center(i)
-			d := c - float64(quant.FakeQuant(float32(c), p, o.Type.DType))
-			e += float64(n) * d * d
-		}
-		if e < bestErr {
-			bestErr, bestLo, bestHi = e, lo, hi
+		if e := s.histError(lo, hi, o); e < bestErr {
+			bestLo, bestHi, bestErr = lo, hi, e
 		}
 	}
 	return bestLo, bestHi
