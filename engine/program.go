@@ -268,7 +268,7 @@ func (p *Program) runGraph(g *graph.Graph, env Env, opts *RunOptions) error {
 			in = append(in, t)
 		}
 		ctx := &Context{Node: n, Opset: p.Model.Opset(n.Domain), prog: p, env: env, opts: opts}
-		outs, err := op.Forward(ctx, in)
+		outs, err := callForward(op, ctx, in)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Label(), err)
 		}

@@ -157,10 +157,8 @@ func constantOfShapeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range shape {
-		if d < 0 {
-			return nil, fmt.Errorf("shape %v has a negative dim", shape)
-		}
+	if err := checkSize(shape); err != nil {
+		return nil, err
 	}
 	v := graph.MustTensor(graph.Float, []int64{1}, []float32{0})
 	if ctx.Node.HasAttr("value") {

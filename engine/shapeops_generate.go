@@ -35,6 +35,9 @@ func oneHotKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		return nil, err
 	}
 	shape := append(append(append([]int64{}, in[0].Shape[:a]...), depth), in[0].Shape[a:]...)
+	if err := checkSize(shape); err != nil {
+		return nil, err
+	}
 	outer, inner := ShapeSize(in[0].Shape[:a]), ShapeSize(in[0].Shape[a:])
 	idx := make([]int, ShapeSize(shape)) // 0 reads off, 1 reads on
 	for o := 0; o < outer; o++ {

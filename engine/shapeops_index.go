@@ -89,6 +89,9 @@ func expandPlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSize(shape); err != nil {
+		return nil, err
+	}
 	return &view{shape: shape, strides: broadcastStrides(in[0].Shape, shape)}, nil
 }
 
@@ -112,6 +115,9 @@ func tilePlan(ctx *Context, in []*graph.Tensor) (*view, error) {
 			return nil, fmt.Errorf("repeats %v has a negative entry", reps)
 		}
 		shape[d] = n * reps[d]
+		if err := checkSize(shape[:d+1]); err != nil {
+			return nil, err
+		}
 		next := make([]int, 0, len(offs)*int(shape[d]))
 		for _, o := range offs {
 			for i := 0; i < int(shape[d]); i++ {
@@ -372,6 +378,9 @@ func rangeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			return nil, fmt.Errorf("delta is 0")
 		}
 		n := max(int64(math.Ceil(float64(v[1]-v[0])/float64(v[2]))), 0)
+		if err := checkSize([]int64{n}); err != nil {
+			return nil, err
+		}
 		r := make([]int64, n)
 		for i := range r {
 			r[i] = v[0] + int64(i)*v[2]
@@ -390,6 +399,9 @@ func rangeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		return nil, fmt.Errorf("delta is 0")
 	}
 	n := max(int64(math.Ceil((v[1]-v[0])/v[2])), 0)
+	if err := checkSize([]int64{n}); err != nil {
+		return nil, err
+	}
 	if dt == graph.Float {
 		// Accumulate in float32 as the reference (start + i*delta in the
 		// input type).
