@@ -141,18 +141,3 @@ func (p *convPlan) depthwiseForward(x, w, y []float32) {
 		}
 	})
 }
-
-// addScaled adds a*x to y (len(y) <= len(x)).
-func addScaled(a float32, x, y []float32) {
-	x = x[:len(y)]
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		y[i] += a * x[i]
-		y[i+1] += a * x[i+1]
-		y[i+2] += a * x[i+2]
-		y[i+3] += a * x[i+3]
-	}
-	for ; i < len(y); i++ {
-		y[i] += a * x[i]
-	}
-}

@@ -89,47 +89,42 @@ func newPoolPlan(n *graph.Node, xShape []int64) (*poolPlan, error) {
 	return p, nil
 }
 
-// each calls fn for every output position of one plane with the input
-// offsets (within the plane) its window reads and its padded tap count.
-// offs is reused between calls.
-func (p *poolPlan) each(fn func(o int, offs []int, padded int)) {
+// poolWindows lists the input offsets (within a plane) of every output
+// position's window: those of output o are offs[start[o]:start[o+1]].
+// padded[o] is its tap count inside the padded extent.
+type poolWindows struct {
+	offs, start []int32
+	padded      []int
+}
+
+// window returns the offsets of output o's window.
+func (w *poolWindows) window(o int) []int32 { return w.offs[w.start[o]:w.start[o+1]] }
+
+// windows computes the windows of one plane (the same for every plane).
+func (p *poolPlan) windows() *poolWindows {
 	r := p.win.rank()
+	w := &poolWindows{start: make([]int32, p.outP+1), padded: make([]int, p.outP)}
 	idx := make([]int, r)
-	var offs []int
-	for o := 0; o < p.outP; o++ {
-		offs = offs[:0]
-		offs = p.gather(idx, 0, 0, offs)
-		padded := 1
-		for d := 0; d < r; d++ {
-			padded *= p.padded[d][idx[d]]
+	var gather func(d, base int)
+	gather = func(d, base int) {
+		if d == r {
+			w.offs = append(w.offs, int32(base))
+			return
 		}
-		fn(o, offs, padded)
+		for _, v := range p.taps[d][idx[d]] {
+			gather(d+1, base*p.win.in[d]+v)
+		}
+	}
+	for o := 0; o < p.outP; o++ {
+		gather(0, 0)
+		w.start[o+1] = int32(len(w.offs))
+		w.padded[o] = 1
+		for d := 0; d < r; d++ {
+			w.padded[o] *= p.padded[d][idx[d]]
+		}
 		odometer(idx, p.win.out)
 	}
-}
-
-// gather appends the offsets of the window at output multi-index idx,
-// dims d and beyond, to offs (base is the offset of dims before d).
-func (p *poolPlan) gather(idx []int, d, base int, offs []int) []int {
-	if d == len(idx) {
-		return append(offs, base)
-	}
-	for _, v := range p.taps[d][idx[d]] {
-		offs = p.gather(idx, d+1, base*p.win.in[d]+v, offs)
-	}
-	return offs
-}
-
-// windows returns, per output position of a plane, the input offsets of
-// its window and its padded tap count, computed once per call.
-func (p *poolPlan) windows() ([][]int, []int) {
-	offs := make([][]int, p.outP)
-	padded := make([]int, p.outP)
-	p.each(func(o int, w []int, n int) {
-		offs[o] = append([]int(nil), w...)
-		padded[o] = n
-	})
-	return offs, padded
+	return w
 }
 
 // poolInput reads X as float32 (int8 and uint8 values are exact) and
@@ -185,10 +180,14 @@ func maxPoolForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		return nil, err
 	}
 	y := make([]float32, p.planes*p.outP)
-	arg := make([]int32, p.planes*p.outP)
+	var arg []int32
+	wantIdx := len(ctx.Node.Outputs) > 1 && ctx.Node.Outputs[1] != nil
+	if wantIdx {
+		arg = make([]int32, p.planes*p.outP)
+	}
 	p.maxPool(x, y, arg)
 	outs := []*graph.Tensor{wrap(p.shape, y)}
-	if len(ctx.Node.Outputs) > 1 && ctx.Node.Outputs[1] != nil {
+	if wantIdx {
 		colMajor := ctx.Node.AttrInt("storage_order", 0) == 1
 		idx := make([]int64, len(arg))
 		r := p.win.rank()
@@ -208,24 +207,159 @@ func maxPoolForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	return outs, nil
 }
 
-// maxPool fills y with the window maxima and arg with their offsets in the
-// plane (-1 for a window that reads no input element).
+// maxPool fills y with the window maxima and, unless arg is nil, arg with
+// their offsets in the plane (the first maximum in window order; -1 for a
+// window that reads no input element). Without arg the maximum is taken
+// without branches, which random data would mispredict.
 func (p *poolPlan) maxPool(x, y []float32, arg []int32) {
-	offs, _ := p.windows()
+	planeArg := func(c int) []int32 {
+		if arg == nil {
+			return nil
+		}
+		return arg[c*p.outP : (c+1)*p.outP]
+	}
+	if p.win.rank() == 2 {
+		ParallelFor(p.planes, 1, func(lo, hi int) {
+			var rowMax, tmp []float32
+			if arg == nil {
+				rowMax, tmp = make([]float32, p.win.in[0]*p.win.out[1]), make([]float32, p.win.in[1])
+			}
+			for c := lo; c < hi; c++ {
+				if arg == nil {
+					p.maxPool2DSeparable(x[c*p.inP:(c+1)*p.inP], y[c*p.outP:(c+1)*p.outP], rowMax, tmp)
+				} else {
+					p.maxPool2D(x[c*p.inP:(c+1)*p.inP], y[c*p.outP:(c+1)*p.outP], planeArg(c))
+				}
+			}
+		})
+		return
+	}
+	win := p.windows()
 	ParallelFor(p.planes, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			plane := x[c*p.inP : (c+1)*p.inP]
-			for o, w := range offs {
+			ys, args := y[c*p.outP:(c+1)*p.outP], planeArg(c)
+			for o := range ys {
 				best, at := float32(math.Inf(-1)), int32(-1)
-				for _, v := range w {
+				for _, v := range win.window(o) {
 					if xv := plane[v]; xv > best || at < 0 {
-						best, at = xv, int32(v)
+						best, at = xv, v
 					}
 				}
-				y[c*p.outP+o], arg[c*p.outP+o] = best, at
+				ys[o] = best
+				if args != nil {
+					args[o] = at
+				}
 			}
 		}
 	})
+}
+
+// maxPool2DSeparable is the maximum over 2-D windows as two passes of
+// long, branch-free loops: rowMax[r, ow] is the maximum over the window's
+// columns in input row r, and each output the maximum of rowMax over the
+// window's rows. A window that is not empty always holds a real element,
+// so padding never enters; an empty one gives -Inf.
+func (p *poolPlan) maxPool2DSeparable(plane, ys, rowMax, tmp []float32) {
+	W, OW := p.win.in[1], p.win.out[1]
+	s, K, dil := p.win.stride[1], p.win.kernel[1], p.win.dil[1]
+	// Output columns [lo, hi) have every tap inside the row.
+	lo, hi := divCeil(p.win.padB[1], s), 0
+	if last := W - 1 - (K-1)*dil + p.win.padB[1]; last >= 0 {
+		hi = last/s + 1
+	}
+	lo, hi = min(lo, OW), max(min(hi, OW), min(lo, OW))
+	negInf := float32(math.Inf(-1))
+	for r := 0; r < p.win.in[0]; r++ {
+		row, hm := plane[r*W:(r+1)*W], rowMax[r*OW:(r+1)*OW]
+		for ow, cols := range p.taps[1] {
+			if ow >= lo && ow < hi {
+				continue
+			}
+			m := negInf
+			for _, c := range cols {
+				m = max(m, row[c])
+			}
+			hm[ow] = m
+		}
+		if hi <= lo {
+			continue
+		}
+		// Interior: the maximum over taps k of row[base + k*dil + i*s].
+		// With stride 1 that is a running vector maximum of shifted
+		// slices; otherwise the maximum at full resolution (vector), then
+		// every s-th element.
+		inner := hm[lo:hi]
+		base := lo*s - p.win.padB[1]
+		full := inner
+		if s > 1 {
+			full = tmp[:(len(inner)-1)*s+1]
+		}
+		copy(full, row[base:base+len(full)])
+		for k := 1; k < K; k++ {
+			maxInto(full, row[base+k*dil:])
+		}
+		if s > 1 {
+			for i := range inner {
+				inner[i] = full[i*s]
+			}
+		}
+	}
+	for oh, rows := range p.taps[0] {
+		out := ys[oh*OW : (oh+1)*OW]
+		if len(rows) == 0 {
+			for i := range out {
+				out[i] = negInf
+			}
+			continue
+		}
+		copy(out, rowMax[rows[0]*OW:(rows[0]+1)*OW])
+		for _, r := range rows[1:] {
+			maxInto(out, rowMax[r*OW:(r+1)*OW])
+		}
+	}
+}
+
+// maxPool2D is maxPool on one plane of a 2-D pooling, reading each window
+// row as a slice (a contiguous one without dilation).
+func (p *poolPlan) maxPool2D(plane, ys []float32, args []int32) {
+	W, OW := p.win.in[1], p.win.out[1]
+	contiguous := p.win.dil[1] == 1
+	for oh, rows := range p.taps[0] {
+		for ow, cols := range p.taps[1] {
+			best, at := float32(math.Inf(-1)), -1
+			if len(rows) > 0 && len(cols) > 0 {
+				at = rows[0]*W + cols[0]
+				best = plane[at]
+			}
+			for _, r := range rows {
+				row := plane[r*W : (r+1)*W]
+				switch {
+				case contiguous && len(cols) > 0 && args == nil:
+					for _, v := range row[cols[0] : cols[0]+len(cols)] {
+						best = max(best, v)
+					}
+				case contiguous && len(cols) > 0:
+					c0 := cols[0]
+					for k, v := range row[c0 : c0+len(cols)] {
+						if v > best {
+							best, at = v, r*W+c0+k
+						}
+					}
+				default:
+					for _, c := range cols {
+						if v := row[c]; v > best {
+							best, at = v, r*W+c
+						}
+					}
+				}
+			}
+			ys[oh*OW+ow] = best
+			if args != nil {
+				args[oh*OW+ow] = int32(at)
+			}
+		}
+	}
 }
 
 // maxPoolBackward routes each output gradient to its window's maximum.
@@ -270,14 +404,14 @@ func poolGrad(t *graph.Tensor, p *poolPlan) ([]float32, error) {
 
 // avgDivisors returns each window's divisor: its taps inside the input, or
 // with count_include_pad those inside the padded extent.
-func avgDivisors(n *graph.Node, offs [][]int, padded []int) []float32 {
+func avgDivisors(n *graph.Node, win *poolWindows) []float32 {
 	include := n.AttrInt("count_include_pad", 0) != 0
-	div := make([]float32, len(offs))
-	for o, w := range offs {
+	div := make([]float32, len(win.padded))
+	for o := range div {
 		if include {
-			div[o] = float32(padded[o])
+			div[o] = float32(win.padded[o])
 		} else {
-			div[o] = float32(len(w))
+			div[o] = float32(len(win.window(o)))
 		}
 	}
 	return div
@@ -296,15 +430,15 @@ func avgPoolForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	offs, padded := p.windows()
-	div := avgDivisors(ctx.Node, offs, padded)
+	win := p.windows()
+	div := avgDivisors(ctx.Node, win)
 	y := make([]float32, p.planes*p.outP)
 	ParallelFor(p.planes, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			plane := x[c*p.inP : (c+1)*p.inP]
-			for o, w := range offs {
+			for o := range div {
 				var s float32
-				for _, v := range w {
+				for _, v := range win.window(o) {
 					s += plane[v]
 				}
 				if div[o] > 0 {
@@ -330,18 +464,18 @@ func avgPoolBackward(ctx *Context, in, out, dout []*graph.Tensor) ([]*graph.Tens
 	if err != nil {
 		return nil, err
 	}
-	offs, padded := p.windows()
-	div := avgDivisors(ctx.Node, offs, padded)
+	win := p.windows()
+	div := avgDivisors(ctx.Node, win)
 	dx := make([]float32, p.planes*p.inP)
 	ParallelFor(p.planes, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			plane := dx[c*p.inP : (c+1)*p.inP]
-			for o, w := range offs {
+			for o := range div {
 				if div[o] == 0 {
 					continue
 				}
 				g := dy[c*p.outP+o] / div[o]
-				for _, v := range w {
+				for _, v := range win.window(o) {
 					plane[v] += g
 				}
 			}
@@ -365,20 +499,20 @@ func lpPoolForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		return nil, err
 	}
 	pw := float64(ctx.Node.AttrInt("p", 2))
-	offs, _ := p.windows()
+	win := p.windows()
 	y := make([]float32, p.planes*p.outP)
 	ParallelFor(p.planes, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			plane := x[c*p.inP : (c+1)*p.inP]
-			for o, w := range offs {
-				y[c*p.outP+o] = float32(lpNorm(plane, w, pw))
+			for o := 0; o < p.outP; o++ {
+				y[c*p.outP+o] = float32(lpNorm(plane, win.window(o), pw))
 			}
 		}
 	})
 	return []*graph.Tensor{floatOut(in[0].DType, p.shape, y)}, nil
 }
 
-func lpNorm(plane []float32, w []int, pw float64) float64 {
+func lpNorm(plane []float32, w []int32, pw float64) float64 {
 	var s float64
 	for _, v := range w {
 		s += math.Pow(math.Abs(float64(plane[v])), pw)
@@ -404,12 +538,13 @@ func lpPoolBackward(ctx *Context, in, out, dout []*graph.Tensor) ([]*graph.Tenso
 		return nil, err
 	}
 	pw := float64(ctx.Node.AttrInt("p", 2))
-	offs, _ := p.windows()
+	win := p.windows()
 	dx := make([]float32, len(x))
 	ParallelFor(p.planes, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			plane, dplane := x[c*p.inP:(c+1)*p.inP], dx[c*p.inP:(c+1)*p.inP]
-			for o, w := range offs {
+			for o := 0; o < p.outP; o++ {
+				w := win.window(o)
 				y := lpNorm(plane, w, pw)
 				if y == 0 {
 					continue

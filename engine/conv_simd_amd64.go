@@ -1,0 +1,49 @@
+//go:build amd64 && !purego
+
+package engine
+
+import "golang.org/x/sys/cpu"
+
+// The vector loops of the direct kernels (depthwise convolution, pooling,
+// resizing, col2im) in AVX2+FMA assembly (conv_simd_amd64.s).
+
+//go:noescape
+func axpyAVX2(a float32, x, y []float32)
+
+//go:noescape
+func maxAVX2(dst, src []float32)
+
+//go:noescape
+func dotAVX2(x, y []float32) float32
+
+// hasAVX2 says the CPU runs the assembly loops.
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// simdMin is the length from which a call to the assembly pays off.
+const simdMin = 8
+
+// addScaled adds a*x to y (len(y) <= len(x)).
+func addScaled(a float32, x, y []float32) {
+	if hasAVX2 && len(y) >= simdMin {
+		axpyAVX2(a, x[:len(y)], y)
+		return
+	}
+	addScaledGo(a, x, y)
+}
+
+// maxInto sets dst[i] = max(dst[i], src[i]) (len(dst) <= len(src)).
+func maxInto(dst, src []float32) {
+	if hasAVX2 && len(dst) >= simdMin {
+		maxAVX2(dst, src[:len(dst)])
+		return
+	}
+	maxIntoGo(dst, src)
+}
+
+// dotRow returns the dot product of a and b[:len(a)].
+func dotRow(a, b []float32) float32 {
+	if hasAVX2 && len(a) >= simdMin {
+		return dotAVX2(a, b[:len(a)])
+	}
+	return dotRowGo(a, b)
+}

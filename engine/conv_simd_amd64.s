@@ -1,0 +1,159 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func axpyAVX2(a float32, x, y []float32)
+// y[i] += a*x[i] for i < len(y).
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-56
+	VBROADCASTSS a+0(FP), Y0
+	MOVQ x_base+8(FP), SI
+	MOVQ y_base+32(FP), DI
+	MOVQ y_len+40(FP), CX
+axpy32:
+	CMPQ CX, $32
+	JLT axpy8
+	VMOVUPS (DI), Y1
+	VMOVUPS 32(DI), Y2
+	VMOVUPS 64(DI), Y3
+	VMOVUPS 96(DI), Y4
+	VFMADD231PS (SI), Y0, Y1
+	VFMADD231PS 32(SI), Y0, Y2
+	VFMADD231PS 64(SI), Y0, Y3
+	VFMADD231PS 96(SI), Y0, Y4
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP axpy32
+axpy8:
+	CMPQ CX, $8
+	JLT axpytail
+	VMOVUPS (DI), Y1
+	VFMADD231PS (SI), Y0, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP axpy8
+axpytail:
+	TESTQ CX, CX
+	JEQ axpydone
+	VMOVSS (SI), X1
+	VMOVSS (DI), X2
+	VFMADD231SS X1, X0, X2
+	VMOVSS X2, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP axpytail
+axpydone:
+	VZEROUPPER
+	RET
+
+// func maxAVX2(dst, src []float32)
+// dst[i] = max(dst[i], src[i]) for i < len(dst).
+TEXT ·maxAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ src_base+24(FP), SI
+max32:
+	CMPQ CX, $32
+	JLT max8
+	VMOVUPS (DI), Y1
+	VMOVUPS 32(DI), Y2
+	VMOVUPS 64(DI), Y3
+	VMOVUPS 96(DI), Y4
+	VMAXPS (SI), Y1, Y1
+	VMAXPS 32(SI), Y2, Y2
+	VMAXPS 64(SI), Y3, Y3
+	VMAXPS 96(SI), Y4, Y4
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP max32
+max8:
+	CMPQ CX, $8
+	JLT maxtail
+	VMOVUPS (DI), Y1
+	VMAXPS (SI), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP max8
+maxtail:
+	TESTQ CX, CX
+	JEQ maxdone
+	VMOVSS (DI), X1
+	VMAXSS (SI), X1, X1
+	VMOVSS X1, (DI)
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP maxtail
+maxdone:
+	VZEROUPPER
+	RET
+
+// func dotAVX2(x, y []float32) float32
+// Σ x[i]*y[i] for i < len(x).
+TEXT ·dotAVX2(SB), NOSPLIT, $0-52
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ y_base+24(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+dot32:
+	CMPQ CX, $32
+	JLT dot8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP dot32
+dot8:
+	CMPQ CX, $8
+	JLT dotsum
+	VMOVUPS (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP dot8
+dotsum:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+dottail:
+	TESTQ CX, CX
+	JEQ dotdone
+	VMOVSS (SI), X1
+	VFMADD231SS (DI), X1, X0
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP dottail
+dotdone:
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET

@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package engine
+
+// addScaled adds a*x to y (len(y) <= len(x)).
+func addScaled(a float32, x, y []float32) { addScaledGo(a, x, y) }
+
+// maxInto sets dst[i] = max(dst[i], src[i]) (len(dst) <= len(src)).
+func maxInto(dst, src []float32) { maxIntoGo(dst, src) }
+
+// dotRow returns the dot product of a and b[:len(a)].
+func dotRow(a, b []float32) float32 { return dotRowGo(a, b) }
