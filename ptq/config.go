@@ -139,8 +139,13 @@ func actType(bits int, signed bool) (graph.DType, error) {
 			return graph.Int16, nil
 		}
 		return graph.Uint16, nil
+	case 4:
+		if signed {
+			return graph.Int4, nil
+		}
+		return graph.Uint4, nil
 	}
-	return graph.Undefined, fmt.Errorf("activation bits %d: want 8 or 16", bits)
+	return graph.Undefined, fmt.Errorf("activation bits %d: want 4, 8 or 16", bits)
 }
 
 // CheckNodes verifies that every node named in cfg exists in m, so that a

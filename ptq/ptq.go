@@ -16,6 +16,7 @@ import (
 	"github.com/onnxq/onnxq/dataset"
 	"github.com/onnxq/onnxq/engine"
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/quant"
 	"github.com/onnxq/onnxq/rewrite"
 )
 
@@ -45,6 +46,8 @@ type Config struct {
 	// need opset 21; ONNX Runtime runs them as Q/DQ around float kernels).
 	WeightBits int
 	ActBits    int
+	// WeightMethod chooses weight scales (default: see weightMethod).
+	WeightMethod WeightMethod
 	// SymmetricActivations forces activation zero points to 0 (int8).
 	SymmetricActivations bool
 	ExcludeNodes         []string
@@ -305,7 +308,11 @@ func (p *Prepared) Finish(stats *calibrate.File, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	mres, err := rewrite.Materialize(p.Plan, rewrite.MaterializeOptions{Ranges: ranges})
+	wp, err := weightParams(p.Plan, cfg)
+	if err != nil {
+		return nil, err
+	}
+	mres, err := rewrite.Materialize(p.Plan, rewrite.MaterializeOptions{Ranges: ranges, WeightParams: wp})
 	if err != nil {
 		return nil, err
 	}
@@ -322,6 +329,53 @@ func (p *Prepared) Finish(stats *calibrate.File, cfg Config) (*Result, error) {
 		res.BiasFixes = []rewrite.BiasFix{}
 	}
 	return res, nil
+}
+
+// WeightMethod chooses weight scales.
+type WeightMethod string
+
+const (
+	// WeightMinMax scales each channel to its absolute maximum.
+	WeightMinMax WeightMethod = "minmax"
+	// WeightMSE clips each channel where quantization error is least
+	// (rewrite.WeightParamsMSE).
+	WeightMSE WeightMethod = "mse"
+)
+
+// weightMethod is the configured method, or the default, min-max. (MSE
+// clipping lowers the weights' own error but not necessarily the model's:
+// on mnist-7 with int4 weights it measured 98.53% top-1 against min-max's
+// 98.70%.)
+func (c Config) weightMethod() WeightMethod {
+	if c.WeightMethod != "" {
+		return c.WeightMethod
+	}
+	return WeightMinMax
+}
+
+// weightParams computes weight params when the method is not min-max
+// (which Materialize computes itself), including per-node 4-bit overrides.
+func weightParams(plan *rewrite.Plan, cfg Config) (map[*graph.Value][]quant.Params, error) {
+	out := map[*graph.Value][]quant.Params{}
+	for _, v := range plan.Order {
+		s := plan.Specs[v]
+		if s.Role != rewrite.RoleWeight {
+			continue
+		}
+		switch method := cfg.weightMethod(); method {
+		case WeightMinMax:
+			continue
+		case WeightMSE:
+			ps, err := rewrite.WeightParamsMSE(v.Const, s)
+			if err != nil {
+				return nil, fmt.Errorf("weight %q: %w", v.Name, err)
+			}
+			out[v] = ps
+		default:
+			return nil, fmt.Errorf("weight method %q: want minmax or mse", method)
+		}
+	}
+	return out, nil
 }
 
 // Quantize runs the whole flow on m (in place): prepare, calibrate on src,

@@ -149,7 +149,7 @@ func (t *trainer) restore(ck *checkpoint) error {
 		if fq.Role == Weight {
 			bits = ck.Bits.Weights
 		}
-		if bits > 0 {
+		if bits > 0 && fq.Role != Bias {
 			fq.Node.SetAttr("bits", int64(bits))
 		}
 	}

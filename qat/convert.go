@@ -14,20 +14,26 @@ type Role int
 const (
 	Activation Role = iota
 	Weight
+	// Bias is a Conv / ConvTranspose / Gemm bias quantized to int32 with
+	// scale input scale x weight scale, as export stores it: its Scale is
+	// the output of a Mul of the two scales, and its width never changes.
+	Bias
 )
 
 // FakeQuantInfo describes one FakeQuant node of a training model.
 type FakeQuantInfo struct {
 	Node  *graph.Node
 	Role  Role
-	Input *graph.Value // the float value it quantizes (a weight initializer for Weight)
-	Scale *graph.Value
+	Input *graph.Value // the float value it quantizes (an initializer for Weight and Bias)
+	Scale *graph.Value // a constant, except for Bias (computed from two constants)
 	Zero  *graph.Value
 }
 
 // TrainingModel is a QDQ model converted for training: Q/DQ pairs are
 // FakeQuant nodes, integer weights and int32 biases are float
-// initializers again.
+// initializers again. A bias that export stores as int32 (see
+// rewrite.QuantizeBiases) is read through a FakeQuant of role Bias, so the
+// training graph computes exactly what the exported model computes.
 type TrainingModel struct {
 	Model      *graph.Model
 	FakeQuants []*FakeQuantInfo
@@ -35,9 +41,6 @@ type TrainingModel struct {
 	// behind FakeQuant nodes and float biases (including biases that were
 	// int32 in the QDQ model).
 	Weights []*graph.Value
-	// Biases maps each bias that was int32 to the node reading it, so that
-	// export can quantize it again with input scale x weight scale.
-	Biases map[*graph.Value]*graph.Node
 }
 
 // ToTraining converts a QDQ model (either weight form: float weights behind
@@ -45,7 +48,7 @@ type TrainingModel struct {
 // A DequantizeLinear whose input is neither a QuantizeLinear nor a
 // constant is left as it is.
 func ToTraining(m *graph.Model) (*TrainingModel, error) {
-	tm := &TrainingModel{Model: m, Biases: map[*graph.Value]*graph.Node{}}
+	tm := &TrainingModel{Model: m}
 	uses := m.Graph.UseMap()
 	nm := graph.NewNamer(m.Graph)
 	if m.Opset(Domain) == 0 {
@@ -87,9 +90,6 @@ func ToTraining(m *graph.Model) (*TrainingModel, error) {
 				}
 				out.Producer, out.Index, out.Const = nil, 0, f
 				g.Initializers = append(g.Initializers, out)
-				for _, r := range uses[out] {
-					tm.Biases[out] = r
-				}
 				weights[out] = true
 				dead[dq] = true
 			case q.IsConst():
@@ -119,6 +119,9 @@ func ToTraining(m *graph.Model) (*TrainingModel, error) {
 				weights[b] = true
 			}
 		}
+	}
+	if err := addBiasFakeQuants(tm, nm); err != nil {
+		return nil, err
 	}
 	for v := range weights {
 		tm.Weights = append(tm.Weights, v)
@@ -209,5 +212,15 @@ func pruneUnused(m *graph.Model) {
 			}
 		}
 		g.Initializers = kept
+		// Initializers listed as graph inputs (IR < 4 models) go with them:
+		// an input left without its initializer would become a required
+		// input of the written model.
+		var inputs []*graph.Value
+		for _, v := range g.Inputs {
+			if v.Const == nil || len(uses[v]) > 0 || v.IsGraphOutput() {
+				inputs = append(inputs, v)
+			}
+		}
+		g.Inputs = inputs
 	}
 }

@@ -1,6 +1,7 @@
 package qat
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -80,6 +81,14 @@ type Config struct {
 	Eval      func(m *graph.Model) (float64, error)
 	EarlyStop int
 	Progress  func(Progress)
+	// Accumulate trains one sample at a time at the model's own batch size
+	// and accumulates gradients over the batch, instead of running the
+	// batch at once in a re-batched copy of the model (see batchModel);
+	// both compute the same gradient.
+	Accumulate bool
+	// Context, if set, stops training when it is cancelled; the run then
+	// writes a checkpoint (when CheckpointPath is set) and returns.
+	Context context.Context
 }
 
 // Progress is reported after each optimizer step.
@@ -109,6 +118,11 @@ type Result struct {
 	StoppedBy  string    `json:"stopped_by"`
 	Seconds    float64   `json:"seconds"`
 	Throughput float64   `json:"samples_per_second"`
+	// Rebatched says that batches ran at once in a re-batched copy of the
+	// model; Accumulated, why gradients were accumulated per sample
+	// instead (empty when Config.Accumulate asked for it).
+	Rebatched   bool   `json:"rebatched"`
+	Accumulated string `json:"accumulated,omitempty"`
 }
 
 func (c *Config) defaults() error {
@@ -157,6 +171,15 @@ type trainer struct {
 	opt       *optState
 	trainable map[*graph.Value]bool
 	bits      BitsStep // widths currently in force
+
+	// lowerings by batch size (1: the model itself, gradients accumulated
+	// sample by sample; n > 1: a re-batched copy); cur holds the current
+	// parameter values, the others are loaded from the initializers when
+	// they take over.
+	lowerings  map[int]*lowered
+	cur        *lowered
+	rebatched  bool  // a re-batched copy was verified and used
+	rebatchErr error // why the model trains by accumulation instead
 }
 
 // Train fine-tunes tm in place and leaves the trained weights and scales
@@ -192,6 +215,9 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 	}
 	if cfg.LearnScales {
 		for _, fq := range tm.FakeQuants {
+			if fq.Role == Bias {
+				continue // its scale is input scale x weight scale
+			}
 			fq.Node.SetAttr("lsq", int64(1))
 			if fq.Scale.IsConst() {
 				t.trainable[fq.Scale] = true
@@ -221,26 +247,25 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 	started := time.Now()
 	samples := 0
 	step := startStep
-	var l *lowered
 	for epoch := step / stepsPerEpoch; epoch < cfg.Epochs; epoch++ {
+		// Bit widths, scales and zero points are read at lowering: start
+		// each epoch with fresh lowerings.
+		t.dropLowerings()
 		if err := t.applyBits(epoch); err != nil {
 			return nil, err
 		}
-		l = nil // re-lower at each epoch: bit widths and params are read at lowering
 		t.order = epochOrder(cfg.Seed, epoch, n)
 		for s := step % stepsPerEpoch; s < stepsPerEpoch; s++ {
 			if cfg.MaxSteps > 0 && step >= cfg.MaxSteps {
 				res.StoppedBy = "max-steps"
 				break
 			}
-			batch := t.order[s*cfg.BatchSize : min((s+1)*cfg.BatchSize, n)]
-			if l == nil {
-				var err error
-				if l, err = t.lower(batch[0]); err != nil {
-					return nil, err
-				}
+			if cfg.Context != nil && cfg.Context.Err() != nil {
+				res.StoppedBy = "cancelled"
+				break
 			}
-			loss, err := t.step(l, batch, step, stepsPerEpoch*cfg.Epochs)
+			batch := t.order[s*cfg.BatchSize : min((s+1)*cfg.BatchSize, n)]
+			loss, err := t.step(batch, step, stepsPerEpoch*cfg.Epochs)
 			if err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
@@ -251,16 +276,20 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 				cfg.Progress(Progress{Epoch: epoch, Step: step, StepsPerEpoch: stepsPerEpoch, Loss: loss, SamplesPerSecond: float64(samples) / time.Since(started).Seconds()})
 			}
 			if cfg.CheckpointEvery > 0 && step%cfg.CheckpointEvery == 0 && s+1 < stepsPerEpoch {
-				t.writeBack(l)
+				t.writeBack()
 				if err := t.save(step, best, badEpochs, res.Scores); err != nil {
 					return nil, err
 				}
 			}
 		}
-		if l != nil {
-			t.writeBack(l)
-		}
-		if res.StoppedBy == "max-steps" {
+		t.writeBack()
+		if res.StoppedBy != "epochs" {
+			// Stopped early: the checkpoint continues exactly here.
+			if cfg.CheckpointPath != "" {
+				if err := t.save(step, best, badEpochs, res.Scores); err != nil {
+					return nil, err
+				}
+			}
 			break
 		}
 		res.Epochs = epoch + 1
@@ -292,6 +321,10 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 	}
 	res.Steps = step
 	res.BestScore = best
+	res.Rebatched = t.rebatchErr == nil && t.rebatched
+	if t.rebatchErr != nil {
+		res.Accumulated = t.rebatchErr.Error()
+	}
 	res.Seconds = time.Since(started).Seconds()
 	if res.Seconds > 0 {
 		res.Throughput = float64(samples) / res.Seconds
@@ -394,134 +427,6 @@ func (t *trainer) target(i int, sample map[string]*graph.Tensor) (*graph.Tensor,
 	return graph.NewTensor(graph.Float, y.Shape, p)
 }
 
-// lowered is the Gorgonia form of the current training graph.
-type lowered struct {
-	l       *engine.Lowered
-	machine G.VM
-	lossVal G.Value
-	params  []*graph.Value
-}
-
-func (t *trainer) lower(first int) (*lowered, error) {
-	sample, err := t.data.Inputs.Sample(first)
-	if err != nil {
-		return nil, err
-	}
-	feed, err := t.feed(first, sample)
-	if err != nil {
-		return nil, err
-	}
-	l, err := engine.Lower(t.tm.Model, feed, func(v *graph.Value) bool { return t.trainable[v] })
-	if err != nil {
-		return nil, err
-	}
-	lw := &lowered{l: l}
-	lossNode := l.Nodes[t.loss.Outputs[0]]
-	if lossNode == nil {
-		return nil, fmt.Errorf("the loss does not depend on any trainable value")
-	}
-	var wrt G.Nodes
-	for v := range l.Params {
-		lw.params = append(lw.params, v)
-	}
-	sortValues(lw.params)
-	for _, v := range lw.params {
-		wrt = append(wrt, l.Params[v])
-	}
-	G.Read(lossNode, &lw.lossVal)
-	if _, err := G.Grad(lossNode, wrt...); err != nil {
-		return nil, fmt.Errorf("building gradients: %w", err)
-	}
-	lw.machine = G.NewTapeMachine(l.G, G.BindDualValues(wrt...))
-	return lw, nil
-}
-
-func sortValues(vs []*graph.Value) {
-	for i := 1; i < len(vs); i++ {
-		for j := i; j > 0 && vs[j].Name < vs[j-1].Name; j-- {
-			vs[j], vs[j-1] = vs[j-1], vs[j]
-		}
-	}
-}
-
-func (t *trainer) feed(i int, sample map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
-	tgt, err := t.target(i, sample)
-	if err != nil {
-		return nil, err
-	}
-	feed := map[string]*graph.Tensor{t.tgt.Name: tgt}
-	for k, v := range sample {
-		feed[k] = v
-	}
-	return feed, nil
-}
-
-// step runs forward and backward over one batch (one sample at a time at
-// the model's own batch size, accumulating gradients) and updates the
-// parameters.
-func (t *trainer) step(lw *lowered, batch []int, step, totalSteps int) (float64, error) {
-	grads := map[*graph.Value][]float32{}
-	var lossSum float64
-	for _, i := range batch {
-		sample, err := t.data.Inputs.Sample(i)
-		if err != nil {
-			return 0, err
-		}
-		feed, err := t.feed(i, sample)
-		if err != nil {
-			return 0, err
-		}
-		for v, n := range lw.l.Inputs {
-			x, ok := feed[v.Name]
-			if !ok {
-				return 0, fmt.Errorf("no value for input %q", v.Name)
-			}
-			if err := G.Let(n, denseOf(x)); err != nil {
-				return 0, err
-			}
-		}
-		lw.l.Step()
-		if err := lw.machine.RunAll(); err != nil {
-			return 0, err
-		}
-		lossSum += scalarOf(lw.lossVal)
-		for _, v := range lw.params {
-			gv, err := lw.l.Params[v].Grad()
-			if err != nil {
-				return 0, fmt.Errorf("gradient of %q: %w", v.Name, err)
-			}
-			gd := valueData(gv)
-			acc := grads[v]
-			if acc == nil {
-				acc = make([]float32, len(gd))
-				grads[v] = acc
-			}
-			for k, x := range gd {
-				acc[k] += x
-			}
-		}
-		lw.machine.Reset()
-	}
-	lr := t.lr(step, totalSteps)
-	inv := float32(1 / float64(len(batch)))
-	for _, v := range lw.params {
-		g := grads[v]
-		for k := range g {
-			g[k] *= inv
-		}
-		p := valueData(lw.l.Params[v].Value())
-		t.opt.update(v.Name, p, g, lr, t.cfg)
-		if t.isScale(v) {
-			for k := range p {
-				if p[k] < 1e-8 {
-					p[k] = 1e-8 // scales stay positive
-				}
-			}
-		}
-	}
-	return lossSum / float64(len(batch)), nil
-}
-
 func (t *trainer) isScale(v *graph.Value) bool {
 	for _, fq := range t.tm.FakeQuants {
 		if fq.Scale == v {
@@ -541,14 +446,6 @@ func (t *trainer) lr(step, total int) float64 {
 		return lr * 0.5 * (1 + math.Cos(math.Pi*p))
 	}
 	return lr
-}
-
-// writeBack stores the lowered parameters into the model's initializers.
-func (t *trainer) writeBack(lw *lowered) {
-	for _, v := range lw.params {
-		p := valueData(lw.l.Params[v].Value())
-		v.Const = graph.MustTensor(graph.Float, v.Const.Shape, append([]float32{}, p...))
-	}
 }
 
 // applyBits sets the bit widths in force at an epoch: FakeQuant nodes get
@@ -575,7 +472,7 @@ func (t *trainer) applyBits(epoch int) error {
 		if fq.Role == Weight {
 			bits = want.Weights
 		}
-		if bits == 0 || int(fq.Node.AttrInt("bits", 0)) == bits {
+		if fq.Role == Bias || bits == 0 || int(fq.Node.AttrInt("bits", 0)) == bits {
 			continue
 		}
 		if bits < 2 || bits > fq.Zero.ElemType().Bits() {

@@ -8,7 +8,9 @@ import (
 
 // ToQDQ turns a training model back into a QDQ model with float weights,
 // in place: every FakeQuant becomes QuantizeLinear -> DequantizeLinear
-// with the (possibly learned) scale and zero point. A FakeQuant trained at
+// with the (possibly learned) scale and zero point, except the bias
+// FakeQuants, which go (the bias is float again, and export stores it as
+// int32 with the same scale). A FakeQuant trained at
 // a bit width narrower than its zero point's type (a precision schedule)
 // gets the type of that width when ONNX has one (4, 8, 16 bits); for other
 // widths the values are clipped to the narrow range before quantizing, so
@@ -17,6 +19,10 @@ func ToQDQ(tm *TrainingModel) error {
 	m := tm.Model
 	nm := graph.NewNamer(m.Graph)
 	for _, info := range tm.FakeQuants {
+		if info.Role == Bias {
+			removeBiasFakeQuant(info)
+			continue
+		}
 		fq := info.Node
 		g := fq.Graph
 		x, scale, zp := fq.Inputs[0], fq.Inputs[1], fq.Inputs[2]

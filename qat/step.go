@@ -1,0 +1,295 @@
+package qat
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/graph"
+)
+
+// lowered is the Gorgonia form of the training graph (or of a re-batched
+// copy of it) at one batch size.
+type lowered struct {
+	batch   int // samples per run
+	l       *engine.Lowered
+	machine G.VM
+	lossVal G.Value
+	// params are the trainable values of the training model (not of the
+	// copy) and nodes their Gorgonia nodes, in name order.
+	params []*graph.Value
+	nodes  []*G.Node
+}
+
+// lower builds the lowering of model (the training model, or a copy
+// whose values match it by name) for the given feed.
+func (t *trainer) lower(model *graph.Model, feed map[string]*graph.Tensor, batch int) (*lowered, error) {
+	byName := map[string]*graph.Value{}
+	for v := range t.trainable {
+		byName[v.Name] = v
+	}
+	l, err := engine.Lower(model, feed, func(v *graph.Value) bool { return byName[v.Name] != nil })
+	if err != nil {
+		return nil, err
+	}
+	lw := &lowered{batch: batch, l: l}
+	var loss *G.Node
+	for v, n := range l.Nodes {
+		if v.Name == t.loss.Outputs[0].Name {
+			loss = n
+		}
+	}
+	if loss == nil {
+		return nil, fmt.Errorf("the loss does not depend on any trainable value")
+	}
+	var mine []*graph.Value
+	for v := range l.Params {
+		mine = append(mine, v)
+	}
+	sortValues(mine)
+	for _, v := range mine {
+		lw.params = append(lw.params, byName[v.Name])
+		lw.nodes = append(lw.nodes, l.Params[v])
+	}
+	G.Read(loss, &lw.lossVal)
+	if _, err := G.Grad(loss, lw.nodes...); err != nil {
+		return nil, fmt.Errorf("building gradients: %w", err)
+	}
+	lw.machine = G.NewTapeMachine(l.G, G.BindDualValues(lw.nodes...))
+	return lw, nil
+}
+
+func sortValues(vs []*graph.Value) {
+	for i := 1; i < len(vs); i++ {
+		for j := i; j > 0 && vs[j].Name < vs[j-1].Name; j-- {
+			vs[j], vs[j-1] = vs[j-1], vs[j]
+		}
+	}
+}
+
+// lowering returns the lowering that runs a batch of the given samples,
+// making it current (its parameters loaded from the initializers).
+func (t *trainer) lowering(batch []int, feeds []map[string]*graph.Tensor) (*lowered, error) {
+	n := len(batch)
+	if t.cfg.Accumulate || t.rebatchErr != nil {
+		n = 1
+	}
+	lw := t.lowerings[n]
+	if lw == nil {
+		var err error
+		if n == 1 {
+			lw, err = t.lower(t.tm.Model, feeds[0], 1)
+		} else {
+			lw, err = t.lowerBatched(feeds)
+			if lw == nil && err == nil {
+				return t.lowering(batch, feeds) // not batchable: accumulate
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t.lowerings == nil {
+			t.lowerings = map[int]*lowered{}
+		}
+		t.lowerings[n] = lw
+	}
+	if lw != t.cur {
+		t.writeBack()
+		t.loadParams(lw)
+		t.cur = lw
+	}
+	return lw, nil
+}
+
+// lowerBatched lowers a re-batched copy of the training model for
+// len(feeds) samples. It returns nil (and records why in rebatchErr) when
+// the copy does not compute row by row what the model computes.
+func (t *trainer) lowerBatched(feeds []map[string]*graph.Tensor) (*lowered, error) {
+	t.writeBack() // the copy starts from the current values
+	bm, err := batchModel(t.tm.Model, feeds[0], len(feeds))
+	if err == nil && !t.rebatched {
+		err = checkBatched(t.tm.Model, bm, feeds, t.out.Name)
+	}
+	if err != nil {
+		t.rebatchErr = fmt.Errorf("cannot run %d samples at once, accumulating gradients sample by sample: %w", len(feeds), err)
+		return nil, nil
+	}
+	joined, err := stackSamples(feeds)
+	if err != nil {
+		return nil, err
+	}
+	lw, err := t.lower(bm, joined, len(feeds))
+	if err != nil {
+		return nil, err
+	}
+	t.rebatched = true
+	return lw, nil
+}
+
+// dropLowerings forgets every lowering (after writing the current values
+// back): the next step lowers the model as it is then.
+func (t *trainer) dropLowerings() {
+	t.writeBack()
+	t.lowerings, t.cur = nil, nil
+}
+
+// writeBack stores the current lowering's parameters into the model's
+// initializers.
+func (t *trainer) writeBack() {
+	lw := t.cur
+	if lw == nil {
+		return
+	}
+	for k, v := range lw.params {
+		p := valueData(lw.nodes[k].Value())
+		v.Const = graph.MustTensor(graph.Float, v.Const.Shape, append([]float32{}, p...))
+	}
+}
+
+// loadParams copies the initializers' values into a lowering's parameters.
+func (t *trainer) loadParams(lw *lowered) {
+	for k, v := range lw.params {
+		setValue(lw.nodes[k].Value(), v.Const.Data.([]float32))
+	}
+}
+
+// feed returns the inputs of sample i with its training target.
+func (t *trainer) feed(i int) (map[string]*graph.Tensor, error) {
+	sample, err := t.data.Inputs.Sample(i)
+	if err != nil {
+		return nil, fmt.Errorf("sample %d: %w", i, err)
+	}
+	tgt, err := t.target(i, sample)
+	if err != nil {
+		return nil, err
+	}
+	feed := map[string]*graph.Tensor{t.tgt.Name: tgt}
+	for k, v := range sample {
+		feed[k] = v
+	}
+	return feed, nil
+}
+
+// run feeds one run of lw and returns the loss and the gradients.
+func (lw *lowered) run(feed map[string]*graph.Tensor) (float64, [][]float32, error) {
+	for v, n := range lw.l.Inputs {
+		x, ok := feed[v.Name]
+		if !ok {
+			return 0, nil, fmt.Errorf("no value for input %q", v.Name)
+		}
+		if err := G.Let(n, denseOf(x)); err != nil {
+			return 0, nil, err
+		}
+	}
+	lw.machine.Reset()
+	lw.l.Step()
+	if err := lw.machine.RunAll(); err != nil {
+		return 0, nil, err
+	}
+	// Gorgonia adds each run's gradients to the parameters' dual values:
+	// copy them out and zero them for the next run.
+	grads := make([][]float32, len(lw.nodes))
+	for k, n := range lw.nodes {
+		gv, err := n.Grad()
+		if err != nil {
+			return 0, nil, fmt.Errorf("gradient of %q: %w", lw.params[k].Name, err)
+		}
+		grads[k] = append([]float32(nil), valueData(gv)...)
+		zeroValue(gv)
+	}
+	return scalarOf(lw.lossVal), grads, nil
+}
+
+// step runs forward and backward over one batch and updates the
+// parameters. A re-batched lowering runs the batch at once (its loss is
+// the mean over the rows); otherwise each sample runs at the model's own
+// batch size and the gradients are averaged, which is the same gradient.
+func (t *trainer) step(batch []int, step, totalSteps int) (float64, error) {
+	feeds := make([]map[string]*graph.Tensor, len(batch))
+	for k, i := range batch {
+		var err error
+		if feeds[k], err = t.feed(i); err != nil {
+			return 0, err
+		}
+	}
+	lw, err := t.lowering(batch, feeds)
+	if err != nil {
+		return 0, err
+	}
+	var grads [][]float32
+	var lossSum float64
+	if lw.batch == len(batch) {
+		joined := feeds[0]
+		if len(feeds) > 1 {
+			if joined, err = stackSamples(feeds); err != nil {
+				return 0, err
+			}
+		}
+		loss, g, err := lw.run(joined)
+		if err != nil {
+			return 0, err
+		}
+		lossSum, grads = loss*float64(len(batch)), g
+	} else {
+		for k, f := range feeds {
+			loss, g, err := lw.run(f)
+			if err != nil {
+				return 0, err
+			}
+			lossSum += loss
+			if k == 0 {
+				grads = g
+				continue
+			}
+			for j := range g {
+				acc := grads[j]
+				for e, x := range g[j] {
+					acc[e] += x
+				}
+			}
+		}
+		inv := float32(1 / float64(len(batch)))
+		for _, g := range grads {
+			for e := range g {
+				g[e] *= inv
+			}
+		}
+	}
+	lr := t.lr(step, totalSteps)
+	for k, v := range lw.params {
+		p := valueData(lw.nodes[k].Value())
+		t.opt.update(v.Name, p, grads[k], lr, t.cfg)
+		if t.isScale(v) {
+			for e := range p {
+				if p[e] < 1e-8 {
+					p[e] = 1e-8 // scales stay positive
+				}
+			}
+		}
+		setValue(lw.nodes[k].Value(), p)
+	}
+	return lossSum / float64(len(batch)), nil
+}
+
+// setValue stores data into a parameter's value in place (a scalar
+// parameter is a *G.F32, whose valueData is a copy).
+func setValue(v G.Value, data []float32) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		copy(x.Data().([]float32), data)
+	case *G.F32:
+		*x = G.F32(data[0])
+	}
+}
+
+// zeroValue sets a gradient value to zero in place.
+func zeroValue(v G.Value) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		x.Zero()
+	case *G.F32:
+		*x = 0
+	}
+}
