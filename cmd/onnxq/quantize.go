@@ -23,6 +23,7 @@ func quantFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "percentile", Value: 99.999, Usage: "share of values the percentile method keeps, in percent"},
 		&cli.BoolFlag{Name: "per-channel", Value: d.PerChannel, Usage: "one weight scale per output channel (--per-channel=false: one per tensor)"},
 		&cli.IntFlag{Name: "weight-bits", Value: 8, Usage: "weight width: 8 or 4"},
+		&cli.StringFlag{Name: "weight-method", Usage: "weight scales: minmax (default) or mse (per-channel clipping with the least weight error)"},
 		&cli.IntFlag{Name: "act-bits", Value: 8, Usage: "activation width: 8 or 16"},
 		&cli.BoolFlag{Name: "symmetric-activations", Usage: "signed activations with zero point 0"},
 		&cli.StringFlag{Name: "target", Value: string(d.Target), Usage: "runtime profile: ort (U8S8, fused integer kernels) or tensorrt (symmetric int8)"},
@@ -60,6 +61,9 @@ func quantConfig(c *cli.Context) (ptq.Config, error) {
 	}
 	if c.IsSet("weight-bits") {
 		cfg.WeightBits = c.Int("weight-bits")
+	}
+	if c.IsSet("weight-method") {
+		cfg.WeightMethod = ptq.WeightMethod(c.String("weight-method"))
 	}
 	if c.IsSet("act-bits") {
 		cfg.ActBits = c.Int("act-bits")
