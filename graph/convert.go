@@ -113,7 +113,7 @@ func (c *converter) graph(gp *onnxpb.GraphProto, parent *Graph, owner *Node, whe
 				continue
 			}
 			g.scopes = scope
-			sub, err := c.graph(a.GetG(), g, n, fmt.Sprintf("%s/node %s attribute %s", where, n.Label(), a.GetName()))
+			sub, err := c.graph(a.GetG(), g, n, subgraphWhere(where, n, a.GetName()))
 			if err != nil {
 				return nil, err
 			}
@@ -154,6 +154,15 @@ func (c *converter) graph(gp *onnxpb.GraphProto, parent *Graph, owner *Node, whe
 	}
 	g.scopes = scope
 	return g, nil
+}
+
+// subgraphWhere names a subgraph for messages, with names shortened so
+// that deep nesting of long-named nodes stays cheap.
+func subgraphWhere(where string, n *Node, attr string) string {
+	if len(where) > 1000 {
+		where = where[:500] + "..." + where[len(where)-400:]
+	}
+	return where + "/node " + onnxio.ShortName(n.Label()) + " attribute " + onnxio.ShortName(attr)
 }
 
 // lookup resolves name in g's scope, then in the enclosing graphs.

@@ -72,41 +72,29 @@ func (g *Graph) ToProto() *onnxpb.GraphProto {
 	for _, v := range g.Outputs {
 		gp.Output = append(gp.Output, valueInfo(v, g.outInfo[v]))
 	}
-	for _, v := range g.valueInfo {
-		if v.Graph == g && v.info != nil && !g.defines(v) && v.Producer == nil && v.Const == nil {
-			gp.ValueInfo = append(gp.ValueInfo, v.info) // entry for a value the graph does not define
-			continue
+	if len(g.valueInfo) > 0 {
+		nodes := make(map[*Node]bool, len(g.Nodes))
+		for _, n := range g.Nodes {
+			nodes[n] = true
 		}
-		if g.live(v) {
-			gp.ValueInfo = append(gp.ValueInfo, valueInfo(v, v.info))
+		inputs := make(map[*Value]bool, len(g.Inputs))
+		for _, v := range g.Inputs {
+			inputs[v] = true
+		}
+		for _, v := range g.valueInfo {
+			defined := inputs[v] || v.Const != nil
+			if v.Graph == g && v.info != nil && !defined && v.Producer == nil {
+				gp.ValueInfo = append(gp.ValueInfo, v.info) // entry for a value the graph does not define
+				continue
+			}
+			if live := defined || v.Producer != nil && v.Producer.Graph == g && nodes[v.Producer]; live {
+				gp.ValueInfo = append(gp.ValueInfo, valueInfo(v, v.info))
+			}
 		}
 	}
 	return gp
 }
 
-// defines reports whether v is an input or initializer of g.
-func (g *Graph) defines(v *Value) bool {
-	for _, x := range g.Inputs {
-		if x == v {
-			return true
-		}
-	}
-	return v.Const != nil
-}
-
-// live reports whether v is still computed by a node of g.
-func (g *Graph) live(v *Value) bool {
-	p := v.Producer
-	if p == nil || p.Graph != g {
-		return g.defines(v)
-	}
-	for _, n := range g.Nodes {
-		if n == p {
-			return true
-		}
-	}
-	return false
-}
 
 // valueInfo returns the ValueInfoProto of v, reusing the file's entry when
 // name and type are unchanged.
@@ -142,8 +130,10 @@ func (n *Node) ToProto() *onnxpb.NodeProto {
 		name := n.Name
 		np.Name = &name
 	}
-	op := n.OpType
-	np.OpType = &op
+	if n.OpType != "" || n.proto == nil || n.proto.OpType != nil {
+		op := n.OpType
+		np.OpType = &op
+	}
 	if n.Domain != "" || (n.proto != nil && n.proto.Domain != nil) {
 		d := n.Domain
 		np.Domain = &d
