@@ -151,6 +151,11 @@ var vsORTCases = []struct {
 		w := b.Const("w", randTensor(rng, 128, 1, 3, 3))
 		return b.Op("Conv", []*graph.Value{x, w}, map[string]any{"pads": []int64{1, 1, 1, 1}, "group": 128}), randTensor(rng, 1, 128, 56, 56)
 	}},
+	{"depthwise96s2_112", func(b *graph.Builder, rng *rand.Rand) (*graph.Value, *graph.Tensor) {
+		x := b.Input("x", graph.Float, 1, 96, 112, 112)
+		w := b.Const("w", randTensor(rng, 96, 1, 3, 3))
+		return b.Op("Conv", []*graph.Value{x, w}, map[string]any{"pads": []int64{1, 1, 1, 1}, "group": 96, "strides": []int64{2, 2}}), randTensor(rng, 1, 96, 112, 112)
+	}},
 	{"pointwise128_28", func(b *graph.Builder, rng *rand.Rand) (*graph.Value, *graph.Tensor) {
 		x := b.Input("x", graph.Float, 1, 128, 28, 28)
 		w := b.Const("w", randTensor(rng, 128, 128, 1, 1))

@@ -107,10 +107,20 @@ func (p *convPlan) depthwiseForward(x, w, y []float32) {
 	OH, OW := win.out[0], win.out[1]
 	sh, sw := win.stride[0], win.stride[1]
 	ParallelFor(p.n*p.m, 4, func(lo, hi int) {
+		var ph *phases
+		if sw > 1 {
+			ph = newPhases(sw, H, W)
+			defer ph.free()
+		}
+		prev := -1 // the input plane ph holds
 		for u := lo; u < hi; u++ {
 			n, m := u/p.m, u%p.m
 			ci := m / p.mg // input channel (cg == 1)
 			img := x[(n*p.c+ci)*p.inP:][:p.inP]
+			if ph != nil && n*p.c+ci != prev {
+				ph.split(img)
+				prev = n*p.c + ci
+			}
 			out := y[u*p.outP:][:p.outP]
 			wk := w[m*p.k:][:p.k]
 			for j := 0; j < KW; j++ {
@@ -118,6 +128,7 @@ func (p *convPlan) depthwiseForward(x, w, y []float32) {
 				if c0 >= c1 {
 					continue
 				}
+				q, t := phaseOf(iw0, sw)
 				for i := 0; i < KH; i++ {
 					wv := wk[i*KW+j]
 					ih0 := i*win.dil[0] - win.padB[0]
@@ -126,14 +137,11 @@ func (p *convPlan) depthwiseForward(x, w, y []float32) {
 						if ih < 0 || ih >= H {
 							continue
 						}
-						src := img[ih*W : (ih+1)*W]
 						dst := out[oh*OW:][c0:c1]
-						if sw == 1 {
-							addScaled(wv, src[c0+iw0:c1+iw0], dst)
+						if ph == nil {
+							addScaled(wv, img[ih*W+c0+iw0:ih*W+c1+iw0], dst)
 						} else {
-							for k := range dst {
-								dst[k] += wv * src[(c0+k)*sw+iw0]
-							}
+							addScaled(wv, ph.row(q, ih)[c0+t:c1+t], dst)
 						}
 					}
 				}

@@ -47,15 +47,29 @@ func colRange(w *window, j int) (lo, hi, iw0 int) {
 
 // im2col2D fills cols, a [C*KH*KW, (oh1-oh0)*OW] row-major matrix, from
 // the C×H×W image x, for output rows [oh0, oh1) of the 2-D window w.
+// With a column stride s > 1 the rows the band reads are first split into
+// s phases (every s-th element), so that every copy is contiguous.
 func im2col2D(x []float32, C int, w *window, oh0, oh1 int, cols []float32) {
 	H, W := w.in[0], w.in[1]
 	KH, KW := w.kernel[0], w.kernel[1]
 	OW, sh, sw := w.out[1], w.stride[0], w.stride[1]
 	ncols := (oh1 - oh0) * OW
-	for j := 0; j < KW; j++ {
-		lo, hi, iw0 := colRange(w, j)
-		for c := 0; c < C; c++ {
-			img := x[c*H*W : (c+1)*H*W]
+	// Input rows [r0, r1) hold every row the band reads.
+	r0 := max(0, oh0*sh-w.padB[0])
+	r1 := min(H, (oh1-1)*sh-w.padB[0]+(KH-1)*w.dil[0]+1)
+	var ph *phases
+	if sw > 1 && r1 > r0 {
+		ph = newPhases(sw, r1-r0, W)
+		defer ph.free()
+	}
+	for c := 0; c < C; c++ {
+		img := x[c*H*W : (c+1)*H*W]
+		if ph != nil {
+			ph.split(img[r0*W : r1*W])
+		}
+		for j := 0; j < KW; j++ {
+			lo, hi, iw0 := colRange(w, j)
+			q, t := phaseOf(iw0, sw)
 			for i := 0; i < KH; i++ {
 				row := cols[((c*KH+i)*KW+j)*ncols:][:ncols]
 				ih0 := i*w.dil[0] - w.padB[0]
@@ -66,21 +80,55 @@ func im2col2D(x []float32, C int, w *window, oh0, oh1 int, cols []float32) {
 						clear(dst)
 						continue
 					}
-					src := img[ih*W : (ih+1)*W]
 					clear(dst[:lo])
 					clear(dst[hi:])
-					if sw == 1 {
-						copy(dst[lo:hi], src[lo+iw0:hi+iw0])
+					if ph == nil {
+						copy(dst[lo:hi], img[ih*W+lo+iw0:ih*W+hi+iw0])
 					} else {
-						d := dst[lo:hi]
-						for k := range d {
-							d[k] = src[(lo+k)*sw+iw0]
-						}
+						copy(dst[lo:hi], ph.row(q, ih-r0)[lo+t:hi+t])
 					}
 				}
 			}
 		}
 	}
+}
+
+// phases holds rows split by column phase: phase q of a row is its
+// elements q, q+s, q+2s, ... (a stride-s column access becomes a
+// contiguous one).
+type phases struct {
+	s, rows, w, wq int
+	buf            []float32
+}
+
+func newPhases(s, rows, w int) *phases {
+	wq := divCeil(w, s)
+	return &phases{s: s, rows: rows, w: w, wq: wq, buf: getScratch(s * rows * wq)}
+}
+
+func (p *phases) free() { putScratch(p.buf) }
+
+// split fills the phases from rows×w elements.
+func (p *phases) split(img []float32) {
+	for r := 0; r < p.rows; r++ {
+		src := img[r*p.w : (r+1)*p.w]
+		for q := 0; q < p.s; q++ {
+			dst := p.buf[(q*p.rows+r)*p.wq:][:p.wq]
+			for i, k := 0, q; k < len(src); i, k = i+1, k+p.s {
+				dst[i] = src[k]
+			}
+		}
+	}
+}
+
+// row returns phase q of row r.
+func (p *phases) row(q, r int) []float32 { return p.buf[(q*p.rows+r)*p.wq:][:p.wq] }
+
+// phaseOf writes a column offset iw0 as q + s*t with 0 <= q < s: column
+// ow*s + iw0 is element ow + t of phase q.
+func phaseOf(iw0, s int) (q, t int) {
+	q = ((iw0 % s) + s) % s
+	return q, (iw0 - q) / s
 }
 
 // col2im2D adds the [C*KH*KW, (oh1-oh0)*OW] column matrix cols into the

@@ -80,11 +80,10 @@ func (p *resizePlan) apply(x *graph.Tensor) (*graph.Tensor, error) {
 	}
 	dims := intDims(p.inShape)
 	cur := xf
-	for d, ax := range p.axes {
-		if ax != nil {
-			cur = resizePass(cur, dims, d, ax)
-			dims[d] = ax.out
-		}
+	for _, d := range p.passOrder() {
+		ax := p.axes[d]
+		cur = resizePass(cur, dims, d, ax)
+		dims[d] = ax.out
 	}
 	if cur == nil || &cur[0] == &xf[0] && len(cur) > 0 {
 		cur = append([]float32(nil), xf...)
@@ -107,13 +106,31 @@ func (p *resizePlan) adjoint(dyT *graph.Tensor) ([]float32, error) {
 	cur := append([]float32(nil), dy...)
 	p.eachOutside(func(i int) { cur[i] = 0 })
 	dims := intDims(p.outShape)
-	for d := len(p.axes) - 1; d >= 0; d-- {
-		if ax := p.axes[d]; ax != nil {
-			cur = resizePassT(cur, dims, d, ax)
-			dims[d] = ax.in
-		}
+	order := p.passOrder()
+	for i := len(order) - 1; i >= 0; i-- {
+		d := order[i]
+		ax := p.axes[d]
+		cur = resizePassT(cur, dims, d, ax)
+		dims[d] = ax.in
 	}
 	return cur, nil
+}
+
+// passOrder lists the resized axes in the order the passes run: the last
+// axis first (its pass is scalar, the others add whole rows, so it is
+// cheapest on the smaller tensor), then the others in order.
+func (p *resizePlan) passOrder() []int {
+	var order []int
+	last := len(p.axes) - 1
+	if last >= 0 && p.axes[last] != nil {
+		order = append(order, last)
+	}
+	for d := 0; d < last; d++ {
+		if p.axes[d] != nil {
+			order = append(order, d)
+		}
+	}
+	return order
 }
 
 // eachOutside calls fn with the flat index of every output element that
@@ -160,6 +177,21 @@ func intDims(s []int64) []int {
 func resizePass(src []float32, dims []int, d int, ax *resizeAxis) []float32 {
 	outer, inner := volume(dims[:d]), volume(dims[d+1:])
 	dst := make([]float32, outer*ax.out*inner)
+	if inner == 1 {
+		ParallelFor(outer, max(1, 4096/max(1, ax.out*ax.taps)), func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				s, row := src[o*ax.in:(o+1)*ax.in], dst[o*ax.out:(o+1)*ax.out]
+				for j := range row {
+					var acc float32
+					for t, i := range ax.idx[j*ax.taps : (j+1)*ax.taps] {
+						acc += ax.w[j*ax.taps+t] * s[i]
+					}
+					row[j] = acc
+				}
+			}
+		})
+		return dst
+	}
 	ParallelFor(outer*ax.out, max(1, 4096/max(1, inner*ax.taps)), func(lo, hi int) {
 		for u := lo; u < hi; u++ {
 			o, j := u/ax.out, u%ax.out
@@ -169,12 +201,7 @@ func resizePass(src []float32, dims []int, d int, ax *resizeAxis) []float32 {
 				if w == 0 {
 					continue
 				}
-				s := src[(o*ax.in+ax.idx[j*ax.taps+t])*inner:][:inner]
-				if inner == 1 {
-					row[0] += w * s[0]
-				} else {
-					addScaled(w, s, row)
-				}
+				addScaled(w, src[(o*ax.in+ax.idx[j*ax.taps+t])*inner:][:inner], row)
 			}
 		}
 	})
