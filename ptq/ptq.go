@@ -107,6 +107,7 @@ func Normalize(m *graph.Model, opts rewrite.Options, log *rewrite.Log) error {
 		rewrite.FoldBatchNorm,
 		rewrite.FuseConvBias,
 		rewrite.FoldConvAffine,
+		rewrite.FoldBatchNorm, // again: a bias Add between a Conv and its BN is folded now
 		rewrite.DivToMul,
 		rewrite.MergeConstantChains,
 		rewrite.FoldConvAffine,
