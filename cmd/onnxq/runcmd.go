@@ -117,7 +117,7 @@ func runAction(c *cli.Context) error {
 }
 
 func (r runResult) writeText(w io.Writer) error {
-	fmt.Fprintf(w, "wrote %s: %d sample(s) of %s through the %s engine in %.3g s\n\n", r.Output, r.Samples, r.Model, r.Engine, r.Seconds)
+	fmt.Fprintf(w, "ran %s on %s with the %s engine in %.3g s; wrote %s\n\n", r.Model, r.Data, r.Engine, r.Seconds, r.Output)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "array\ttype\tshape")
 	for _, a := range r.Outputs {
