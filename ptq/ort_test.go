@@ -88,6 +88,7 @@ func TestMNISTInORT(t *testing.T) {
 				if err := m.Save(path); err != nil {
 					t.Fatal(err)
 				}
+				testdata.Written(t, path)
 				paths = append(paths, path)
 				ops := optimizedOps(t, path)
 				integer := ops["QLinearConv"] + ops["com.microsoft:QLinearConv"]
