@@ -71,6 +71,11 @@ func (p *convPlan) forward(x, w, bias, y []float32) {
 func (p *convPlan) gemmForward(x, w []float32, beta float32, y []float32) {
 	cols := getScratch(p.kdim * p.maxBandCols())
 	defer putScratch(cols)
+	// Each group's weights are packed once for all images and bands.
+	packed := make([]*gemm.PackedA, p.group)
+	for g := range packed {
+		packed[g] = gemm.PackA(false, p.mg, p.kdim, w[g*p.mg*p.kdim:], p.kdim)
+	}
 	for n := 0; n < p.n; n++ {
 		for g := 0; g < p.group; g++ {
 			xs := x[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
@@ -78,8 +83,7 @@ func (p *convPlan) gemmForward(x, w []float32, beta float32, y []float32) {
 				p0, p1 := p.bandCols(b)
 				nc := p1 - p0
 				p.im2colParallel(xs, b, cols[:p.kdim*nc])
-				ys := y[(n*p.m+g*p.mg)*p.outP+p0:]
-				gemm.Sgemm(false, false, p.mg, nc, p.kdim, 1, w[g*p.mg*p.kdim:], p.kdim, cols, nc, beta, ys, p.outP)
+				packed[g].Mul(nc, 1, cols, nc, beta, y[(n*p.m+g*p.mg)*p.outP+p0:], p.outP)
 			}
 		}
 	}

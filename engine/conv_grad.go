@@ -85,6 +85,11 @@ func (p *convPlan) backwardData(w, dy, dx []float32) {
 	}
 	dcols := getScratch(p.kdim * p.maxBandCols())
 	defer putScratch(dcols)
+	// W[g]^T is packed once for all images and bands.
+	packed := make([]*gemm.PackedA, p.group)
+	for g := range packed {
+		packed[g] = gemm.PackA(true, p.kdim, p.mg, w[g*p.mg*p.kdim:], p.kdim)
+	}
 	for n := 0; n < p.n; n++ {
 		for g := 0; g < p.group; g++ {
 			dxs := dx[(n*p.c+g*p.cg)*p.inP:][:p.cg*p.inP]
@@ -92,7 +97,7 @@ func (p *convPlan) backwardData(w, dy, dx []float32) {
 				p0, p1 := p.bandCols(b)
 				nc := p1 - p0
 				dys := dy[(n*p.m+g*p.mg)*p.outP+p0:]
-				gemm.Sgemm(true, false, p.kdim, nc, p.mg, 1, w[g*p.mg*p.kdim:], p.kdim, dys, p.outP, 0, dcols, nc)
+				packed[g].Mul(nc, 1, dys, p.outP, 0, dcols, nc)
 				p.col2imParallel(dcols[:p.kdim*nc], b, dxs)
 			}
 		}

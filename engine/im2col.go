@@ -156,10 +156,7 @@ func col2im2D(cols []float32, C int, w *window, oh0, oh1 int, dx []float32) {
 					s := row[(oh-oh0)*OW:][lo:hi]
 					d := img[ih*W : (ih+1)*W]
 					if sw == 1 {
-						d = d[lo+iw0 : hi+iw0]
-						for k, v := range s {
-							d[k] += v
-						}
+						addScaled(1, s, d[lo+iw0:hi+iw0])
 					} else {
 						for k, v := range s {
 							d[(lo+k)*sw+iw0] += v
