@@ -1,0 +1,153 @@
+package qat
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/ptq"
+)
+
+// mnistOutput is mnist-7's logits output.
+const mnistOutput = "Plus214_Output_0"
+
+// mnistImages returns images [from, from+n) of an MNIST idx file prepared
+// for mnist-7 (n = 0: to the end).
+func mnistImages(tb testing.TB, file string, from, n int) dataset.Source {
+	tb.Helper()
+	src, err := dataset.OpenMNIST(testdata.Path(tb, "mnist/"+file), dataset.MNISTPresets["mnist-7"])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if n == 0 {
+		n = src.Len() - from
+	}
+	s, err := dataset.Slice(src, from, from+n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func mnistLabels(tb testing.TB, file string, from, n int) []int64 {
+	tb.Helper()
+	l, err := dataset.ReadIDXLabels(testdata.Path(tb, "mnist/"+file))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if n == 0 {
+		n = len(l) - from
+	}
+	return l[from : from+n]
+}
+
+func mnistFloat(tb testing.TB) *graph.Model {
+	tb.Helper()
+	m, err := graph.FromFile(testdata.Path(tb, "mnist-7.onnx"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// mnistQDQ quantizes mnist-7 with onnxq's PTQ defaults at the given
+// widths, calibrated on the first calib training images.
+func mnistQDQ(tb testing.TB, wbits, abits, calib int) *graph.Model {
+	tb.Helper()
+	m := mnistFloat(tb)
+	cfg := ptq.Defaults()
+	cfg.WeightBits, cfg.ActBits = wbits, abits
+	if _, err := ptq.Quantize(m, mnistImages(tb, "train-images-idx3-ubyte.gz", 0, calib), cfg); err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// mnistTeacher compiles the float mnist-7 for distillation.
+func mnistTeacher(tb testing.TB) *engine.Program {
+	tb.Helper()
+	p, err := engine.Compile(mnistFloat(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// goTop1 scores a model (a training model or a QDQ model) with the Go
+// engine.
+func goTop1(tb testing.TB, m *graph.Model, src dataset.Source, labels []int64) float64 {
+	tb.Helper()
+	prog, err := engine.Compile(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	correct := 0
+	for i := 0; i < src.Len(); i++ {
+		s, err := src.Sample(i)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out, err := prog.Run(s, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if argmax(out[mnistOutput].Data.([]float32)) == labels[i] {
+			correct++
+		}
+	}
+	return float64(correct) / float64(src.Len())
+}
+
+func argmax(f []float32) int64 {
+	best := 0
+	for k := range f {
+		if f[k] > f[best] {
+			best = k
+		}
+	}
+	return int64(best)
+}
+
+// initializers returns every initializer of m by name.
+func initializers(m *graph.Model) map[string]*graph.Tensor {
+	out := map[string]*graph.Tensor{}
+	for _, v := range m.Graph.Initializers {
+		out[v.Name] = v.Const
+	}
+	return out
+}
+
+// sameBits reports the first initializer that differs between a and b,
+// comparing float data bit for bit.
+func sameBits(a, b map[string]*graph.Tensor) error {
+	if len(a) != len(b) {
+		return fmt.Errorf("%d initializers against %d", len(a), len(b))
+	}
+	for name, x := range a {
+		y, ok := b[name]
+		if !ok {
+			return fmt.Errorf("initializer %q is missing", name)
+		}
+		if x.DType != y.DType || !reflect.DeepEqual(x.Shape, y.Shape) {
+			return fmt.Errorf("initializer %q: %s%v against %s%v", name, x.DType, x.Shape, y.DType, y.Shape)
+		}
+		if f, ok := x.Data.([]float32); ok {
+			g := y.Data.([]float32)
+			for i := range f {
+				if math.Float32bits(f[i]) != math.Float32bits(g[i]) {
+					return fmt.Errorf("initializer %q element %d: %g against %g", name, i, f[i], g[i])
+				}
+			}
+			continue
+		}
+		if !reflect.DeepEqual(x.Data, y.Data) {
+			return fmt.Errorf("initializer %q differs", name)
+		}
+	}
+	return nil
+}
