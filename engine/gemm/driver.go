@@ -26,11 +26,18 @@ func (p *problem) runSerial() {
 	ws := workspaces.Get().(*workspace)
 	defer workspaces.Put(ws)
 	kn := p.kern
+	bl := kn.blockingFor(p.m, p.n, p.k)
+	if p.pa != nil {
+		bl.mc, bl.kc = p.pa.bl.mc, p.pa.bl.kc
+	}
+	if p.pb != nil {
+		bl.nc, bl.kc = p.pb.bl.nc, p.pb.bl.kc
+	}
 	tmp := ws.tmp.get(kn.mr * kn.nr)
-	for jc := 0; jc < p.n; jc += kn.nc {
-		nc := min(kn.nc, p.n-jc)
-		for pc := 0; pc < p.k; pc += kn.kc {
-			kc := min(kn.kc, p.k-pc)
+	for jc := 0; jc < p.n; jc += bl.nc {
+		nc := min(bl.nc, p.n-jc)
+		for pc := 0; pc < p.k; pc += bl.kc {
+			kc := min(bl.kc, p.k-pc)
 			beta := p.beta
 			if pc > 0 {
 				beta = 1
@@ -42,8 +49,8 @@ func (p *problem) runSerial() {
 				bp = ws.b.get(packedSize(nc, kc, kn.nr))
 				kn.packB(bp, p.transB, p.b, p.ldb, pc, kc, jc, nc, kn.nr)
 			}
-			for ic := 0; ic < p.m; ic += kn.mc {
-				mc := min(kn.mc, p.m-ic)
+			for ic := 0; ic < p.m; ic += bl.mc {
+				mc := min(bl.mc, p.m-ic)
 				var ap []float32
 				if p.pa != nil {
 					ap = p.pa.block(pc, ic)

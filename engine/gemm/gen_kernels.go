@@ -128,6 +128,16 @@ func gen(w *bytes.Buffer, s spec) {
 	p("\tMOVQ c+24(FP), DX")
 	p("\tMOVQ ldc+32(FP), R8")
 	p("\tSHLQ $2, R8")
+	// Prefetch the C tile: its cache misses then overlap the k loop.
+	p("\tMOVQ DX, R9")
+	for r := 0; r < s.rows; r++ {
+		for v := 0; v < s.vecs*s.lanes*4; v += 64 {
+			p("\tPREFETCHT0 %d(R9)", v)
+		}
+		if r < s.rows-1 {
+			p("\tADDQ R8, R9")
+		}
+	}
 	for i := 0; i < nacc; i++ {
 		p("\t%s %s, %s, %s", s.zero, reg(i), reg(i), reg(i))
 	}

@@ -13,6 +13,7 @@ type kernel struct {
 	name       string
 	mr, nr     int
 	kc, mc, nc int
+	ncL2       int // nc when A fits one mc block (see blockingFor)
 	fn         func(k int, a, b, c *float32, ldc int, alpha, beta float32)
 	edge       func(k int, a, b, c *float32, ldc int, alpha, beta float32, rows, cols int)
 	packA      func(dst []float32, transA bool, a []float32, lda, i0, mc, p0, kc, mr int)

@@ -6,7 +6,7 @@ import "unsafe"
 // architectures, with the purego build tag, and on CPUs without AVX2+FMA.
 var genericKernel = &kernel{
 	name: "go-4x4", mr: 4, nr: 4,
-	kc: 256, mc: 128, nc: 2048,
+	kc: 256, mc: 128, nc: 2048, ncL2: 512,
 	fn: kernelGo4x4, packA: packA, packB: packB,
 }
 

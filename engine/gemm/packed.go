@@ -9,8 +9,9 @@ type PackedA struct {
 	m, k int
 	kern *kernel
 	data []float32
-	offs []int // start in data of block (kc block pb, mc block ib) at pb*nmc+ib
-	nmc  int   // number of mc blocks
+	bl   blocking // mc and kc as packed
+	offs []int    // start in data of block (kc block pb, mc block ib) at pb*nmc+ib
+	nmc  int      // number of mc blocks
 }
 
 // PackA packs op(A), an m×k matrix (stored k×m when transA) with row
@@ -20,21 +21,22 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	checkDims(m, 0, k)
 	checkMatrix("A", transA, m, k, a, lda)
 	kn := active
-	p := &PackedA{m: m, k: k, kern: kn, nmc: (m + kn.mc - 1) / kn.mc}
+	bl := kn.blockingFor(m, 0, k)
+	p := &PackedA{m: m, k: k, kern: kn, bl: bl, nmc: (m + bl.mc - 1) / bl.mc}
 	size := 0
-	for pc := 0; pc < k; pc += kn.kc {
-		kc := min(kn.kc, k-pc)
-		for ic := 0; ic < m; ic += kn.mc {
+	for pc := 0; pc < k; pc += bl.kc {
+		kc := min(bl.kc, k-pc)
+		for ic := 0; ic < m; ic += bl.mc {
 			p.offs = append(p.offs, size)
-			size += packedSize(min(kn.mc, m-ic), kc, kn.mr)
+			size += packedSize(min(bl.mc, m-ic), kc, kn.mr)
 		}
 	}
 	p.data = make([]float32, size)
 	i := 0
-	for pc := 0; pc < k; pc += kn.kc {
-		kc := min(kn.kc, k-pc)
-		for ic := 0; ic < m; ic += kn.mc {
-			mc := min(kn.mc, m-ic)
+	for pc := 0; pc < k; pc += bl.kc {
+		kc := min(bl.kc, k-pc)
+		for ic := 0; ic < m; ic += bl.mc {
+			mc := min(bl.mc, m-ic)
 			kn.packA(p.data[p.offs[i]:], transA, a, lda, ic, mc, pc, kc, kn.mr)
 			i++
 		}
@@ -50,7 +52,7 @@ func (p *PackedA) K() int { return p.k }
 
 // block returns the packed A block starting at row ic, column pc.
 func (p *PackedA) block(pc, ic int) []float32 {
-	return p.data[p.offs[pc/p.kern.kc*p.nmc+ic/p.kern.mc]:]
+	return p.data[p.offs[pc/p.bl.kc*p.nmc+ic/p.bl.mc]:]
 }
 
 // Mul computes C = alpha*A*B + beta*C with A the packed m×k matrix, B a k×n

@@ -10,8 +10,9 @@ type PackedB struct {
 	k, n int
 	kern *kernel
 	data []float32
-	offs []int // start in data of block (nc block jb, kc block pb) at jb*nkc+pb
-	nkc  int   // number of kc blocks
+	bl   blocking // nc and kc as packed
+	offs []int    // start in data of block (nc block jb, kc block pb) at jb*nkc+pb
+	nkc  int      // number of kc blocks
 }
 
 // PackB packs op(B), a k×n matrix (stored n×k when transB) with row
@@ -21,21 +22,23 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 	checkDims(0, n, k)
 	checkMatrix("B", transB, k, n, b, ldb)
 	kn := active
-	p := &PackedB{k: k, n: n, kern: kn, nkc: (k + kn.kc - 1) / kn.kc}
+	// The rows of A are not known yet: size nc for a large A.
+	bl := kn.blockingFor(kn.mc+1, n, k)
+	p := &PackedB{k: k, n: n, kern: kn, bl: bl, nkc: (k + bl.kc - 1) / bl.kc}
 	size := 0
-	for jc := 0; jc < n; jc += kn.nc {
-		nc := min(kn.nc, n-jc)
-		for pc := 0; pc < k; pc += kn.kc {
+	for jc := 0; jc < n; jc += bl.nc {
+		nc := min(bl.nc, n-jc)
+		for pc := 0; pc < k; pc += bl.kc {
 			p.offs = append(p.offs, size)
-			size += packedSize(nc, min(kn.kc, k-pc), kn.nr)
+			size += packedSize(nc, min(bl.kc, k-pc), kn.nr)
 		}
 	}
 	p.data = make([]float32, size)
 	i := 0
-	for jc := 0; jc < n; jc += kn.nc {
-		nc := min(kn.nc, n-jc)
-		for pc := 0; pc < k; pc += kn.kc {
-			kn.packB(p.data[p.offs[i]:], transB, b, ldb, pc, min(kn.kc, k-pc), jc, nc, kn.nr)
+	for jc := 0; jc < n; jc += bl.nc {
+		nc := min(bl.nc, n-jc)
+		for pc := 0; pc < k; pc += bl.kc {
+			kn.packB(p.data[p.offs[i]:], transB, b, ldb, pc, min(bl.kc, k-pc), jc, nc, kn.nr)
 			i++
 		}
 	}
@@ -50,7 +53,7 @@ func (p *PackedB) N() int { return p.n }
 
 // block returns the packed B block starting at row pc, column jc.
 func (p *PackedB) block(jc, pc int) []float32 {
-	return p.data[p.offs[jc/p.kern.nc*p.nkc+pc/p.kern.kc]:]
+	return p.data[p.offs[jc/p.bl.nc*p.nkc+pc/p.bl.kc]:]
 }
 
 // Mul computes C = alpha*op(A)*B + beta*C with B the packed k×n matrix,
