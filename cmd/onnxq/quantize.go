@@ -24,7 +24,7 @@ func quantFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "per-channel", Value: d.PerChannel, Usage: "one weight scale per output channel (--per-channel=false: one per tensor)"},
 		&cli.IntFlag{Name: "weight-bits", Value: 8, Usage: "weight width: 8 or 4"},
 		&cli.StringFlag{Name: "weight-method", Usage: "weight scales: minmax (default) or mse (per-channel clipping with the least weight error)"},
-		&cli.IntFlag{Name: "act-bits", Value: 8, Usage: "activation width: 8 or 16"},
+		&cli.IntFlag{Name: "act-bits", Value: 8, Usage: "activation width: 8, 16 or 4 (4 and 16 need opset 21)"},
 		&cli.BoolFlag{Name: "symmetric-activations", Usage: "signed activations with zero point 0"},
 		&cli.StringFlag{Name: "target", Value: string(d.Target), Usage: "runtime profile: ort (U8S8, fused integer kernels) or tensorrt (symmetric int8)"},
 		&cli.StringSliceFlag{Name: "exclude-nodes", Usage: "node names to keep in float (comma-separated or repeated)"},
