@@ -29,7 +29,9 @@ func commands() []*cli.Command {
 		runCommand(),
 		evalCommand(),
 		calibrateCommand(),
-		insertQDQCommand(),
+		withBudget(insertQDQCommand()),
+		compareCommand(),
+		analyzeCommand(),
 	}
 }
 

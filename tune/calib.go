@@ -1,0 +1,114 @@
+package tune
+
+import (
+	"fmt"
+
+	"github.com/onnxq/onnxq/calibrate"
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/ptq"
+	"github.com/onnxq/onnxq/rewrite"
+)
+
+// ValueStats are calibration statistics of every float tensor of a model,
+// each on its own, by name. The statistics of a tensor computed by the
+// float model do not depend on which other tensors are quantized, so one
+// calibration run serves every variant: the statistics of a variant's
+// scale group are the exact merge of its members' (GroupStats).
+type ValueStats struct {
+	Samples int
+	Tensors map[string]*calibrate.Stats
+}
+
+// CalibrateValues runs the float program over src and collects the
+// statistics of every float graph input and node output.
+func CalibrateValues(prog *engine.Program, src dataset.Source, progress func(done, total int)) (*ValueStats, error) {
+	groups := map[*graph.Value]string{}
+	m := prog.Model
+	for _, g := range m.Graph.Graphs() {
+		for _, v := range g.Inputs {
+			if !v.IsConst() && v.ElemType() == graph.Float {
+				groups[v] = v.Name
+			}
+		}
+		for _, n := range g.Nodes {
+			for _, v := range n.Outputs {
+				if v != nil && v.ElemType() == graph.Float {
+					groups[v] = v.Name
+				}
+			}
+		}
+	}
+	col := calibrate.NewCollector(groups)
+	n := src.Len()
+	for i := 0; i < n; i++ {
+		sample, err := src.Sample(i)
+		if err != nil {
+			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		if _, err := prog.Run(sample, &engine.RunOptions{Observe: col.Observe}); err != nil {
+			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		if err := col.Err(); err != nil {
+			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+		}
+		if progress != nil {
+			progress(i+1, n)
+		}
+	}
+	return &ValueStats{Samples: n, Tensors: col.Stats}, nil
+}
+
+// GroupStats returns the statistics of each activation scale group of
+// plan, keyed by the group representative's name, as ptq.Calibrate would
+// have measured them: the merge of the members' statistics, with the data
+// of constant members of mixed groups added. Groups of constants only
+// need none (ptq.Ranges covers their data exactly).
+func (vs *ValueStats) GroupStats(plan *rewrite.Plan) (*calibrate.File, error) {
+	out := &calibrate.File{Version: calibrate.FileVersion, Samples: vs.Samples, Tensors: map[string]*calibrate.Stats{}}
+	for _, rep := range plan.Activations() {
+		members := plan.GroupMembers(rep)
+		allConst := true
+		for _, v := range members {
+			if !v.IsConst() {
+				allConst = false
+			}
+		}
+		if allConst {
+			continue
+		}
+		s := calibrate.NewStats()
+		for _, v := range members {
+			if v.IsConst() {
+				f, err := v.Const.Float32s()
+				if err != nil {
+					return nil, fmt.Errorf("constant %q: %w", v.Name, err)
+				}
+				if err := s.Observe(f); err != nil {
+					return nil, fmt.Errorf("constant %q: %w", v.Name, err)
+				}
+				continue
+			}
+			vst, ok := vs.Tensors[v.Name]
+			if !ok {
+				return nil, fmt.Errorf("no statistics for tensor %q: it was not computed during calibration", v.Name)
+			}
+			if err := s.Merge(vst); err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", v.Name, err)
+			}
+		}
+		out.Tensors[rep.Name] = s
+	}
+	return out, nil
+}
+
+// Ranges returns the calibrated range of every activation group of plan
+// with the configured method.
+func (vs *ValueStats) Ranges(plan *rewrite.Plan, cfg ptq.Config) (map[*graph.Value]rewrite.Range, error) {
+	f, err := vs.GroupStats(plan)
+	if err != nil {
+		return nil, err
+	}
+	return ptq.Ranges(plan, f, cfg.Method, cfg.Percentile)
+}

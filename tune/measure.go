@@ -1,0 +1,146 @@
+package tune
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/evaluate"
+	"github.com/onnxq/onnxq/graph"
+)
+
+// EvalData is what variants are measured on.
+type EvalData struct {
+	Source dataset.Source
+	// Labels, one class per sample, turn on top-1 accuracy; nil measures
+	// the output SQNR only.
+	Labels []int64
+	// Output is the output holding the class scores (default: the first).
+	Output string
+}
+
+// Measurement is how one model compares with the float model on the
+// evaluation data.
+type Measurement struct {
+	// SQNR is the lowest output SQNR in dB (the worst output).
+	SQNR Num `json:"sqnr_db"`
+	// Outputs holds each output's error.
+	Outputs map[string]ErrorStats `json:"outputs"`
+	// Top1 is the top-1 accuracy (0..1) when the data has labels.
+	Top1 *float64 `json:"top1,omitempty"`
+	// Size is the size of the model file in bytes.
+	Size int64 `json:"size_bytes"`
+	// noise is each output's noise ratio, in reference output order.
+	noise []float64
+}
+
+// reference is the float model's outputs on the evaluation data.
+type reference struct {
+	data    EvalData
+	outputs []string
+	values  []map[string]*graph.Tensor
+	top1    *float64
+}
+
+func newReference(r evaluate.Runner, m *graph.Model, data EvalData) (*reference, error) {
+	ref := &reference{data: data}
+	for _, v := range m.Graph.Outputs {
+		ref.outputs = append(ref.outputs, v.Name)
+	}
+	if data.Labels != nil {
+		if len(data.Labels) != data.Source.Len() {
+			return nil, fmt.Errorf("%d labels for %d evaluation samples", len(data.Labels), data.Source.Len())
+		}
+		if data.Output == "" {
+			ref.data.Output = ref.outputs[0]
+		} else if !contains(ref.outputs, data.Output) {
+			return nil, fmt.Errorf("the model has no output %q (outputs: %q)", data.Output, ref.outputs)
+		}
+	}
+	if data.Source.Len() == 0 {
+		return nil, fmt.Errorf("the evaluation data has no samples")
+	}
+	var tally evaluate.Tally
+	for i := 0; i < data.Source.Len(); i++ {
+		sample, err := data.Source.Sample(i)
+		if err != nil {
+			return nil, fmt.Errorf("evaluation sample %d: %w", i, err)
+		}
+		out, err := r.Run(sample)
+		if err != nil {
+			return nil, fmt.Errorf("float model, evaluation sample %d: %w", i, err)
+		}
+		ref.values = append(ref.values, out)
+		if err := ref.score(&tally, i, out); err != nil {
+			return nil, err
+		}
+	}
+	if data.Labels != nil {
+		t := tally.Accuracy().Top1
+		ref.top1 = &t
+	}
+	return ref, nil
+}
+
+func (ref *reference) score(t *evaluate.Tally, i int, out map[string]*graph.Tensor) error {
+	if ref.data.Labels == nil {
+		return nil
+	}
+	s, err := evaluate.Scores(out[ref.data.Output])
+	if err != nil {
+		return fmt.Errorf("evaluation sample %d, output %q: %w", i, ref.data.Output, err)
+	}
+	if err := t.Add(s, ref.data.Labels[i]); err != nil {
+		return fmt.Errorf("evaluation sample %d: %w", i, err)
+	}
+	return nil
+}
+
+// measure runs a model and compares it with the reference.
+func (ref *reference) measure(r evaluate.Runner) (*Measurement, error) {
+	errs := make([]Error, len(ref.outputs))
+	var tally evaluate.Tally
+	for i := range ref.values {
+		sample, err := ref.data.Source.Sample(i)
+		if err != nil {
+			return nil, fmt.Errorf("evaluation sample %d: %w", i, err)
+		}
+		out, err := r.Run(sample)
+		if err != nil {
+			return nil, fmt.Errorf("evaluation sample %d: %w", i, err)
+		}
+		for k, name := range ref.outputs {
+			got, ok := out[name]
+			if !ok {
+				return nil, fmt.Errorf("evaluation sample %d: no output %q", i, name)
+			}
+			if err := errs[k].Add(got, ref.values[i][name]); err != nil {
+				return nil, fmt.Errorf("evaluation sample %d, output %q: %w", i, name, err)
+			}
+		}
+		if err := ref.score(&tally, i, out); err != nil {
+			return nil, err
+		}
+	}
+	m := &Measurement{SQNR: Num(math.Inf(1)), Outputs: map[string]ErrorStats{}}
+	for k, name := range ref.outputs {
+		st := errs[k].Stats()
+		m.Outputs[name] = st
+		m.SQNR = Num(math.Min(float64(m.SQNR), float64(st.SQNR)))
+		m.noise = append(m.noise, errs[k].NoiseRatio())
+	}
+	if ref.data.Labels != nil {
+		t := tally.Accuracy().Top1
+		m.Top1 = &t
+	}
+	return m, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,420 @@
+package tune
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/ptq"
+	"github.com/onnxq/onnxq/rewrite"
+)
+
+// Options adjust a Session.
+type Options struct {
+	// Backend measures the variants (default GoBackend): the many
+	// measurements of the sensitivity analysis run on it.
+	Backend Backend
+	// Verify, if set, measures the variants a budget is decided on (the
+	// few of a search's bisection and its result), e.g. ORTBackend, so the
+	// budget holds in the runtime the model is made for.
+	Verify Backend
+	// MeasureSamples, when > 0, measures on the Backend with only the
+	// first MeasureSamples evaluation samples (the per-layer measurements
+	// of Analyze and Search); Verify always uses them all.
+	MeasureSamples int
+	// Opset21 prepares the model for 4-bit weights and 16-bit
+	// activations (opset 21), which Int4 and Int16 choices need.
+	Opset21 bool
+	// Progress, if set, is told what the session is doing: a stage name
+	// and how far it is (done of total).
+	Progress func(stage string, done, total int)
+}
+
+// Session is a float model normalized, calibrated once and measured once,
+// from which quantized variants are built and measured.
+type Session struct {
+	// Config is the run's base configuration (every layer at Int8).
+	Config ptq.Config
+	// Model is the normalized float model (never quantized itself).
+	Model *graph.Model
+	// Plan quantizes every layer with Config (Model's plan).
+	Plan *rewrite.Plan
+	// Layers are the plan's layers, in model order.
+	Layers []Layer
+	// Stats are the calibration statistics of every float tensor.
+	Stats *ValueStats
+	// Float is the float model measured against itself (top-1 and size).
+	Float *Measurement
+	// Log lists the normalization passes.
+	Log rewrite.Log
+
+	snap    *Snapshot
+	ref     *reference // measured with backend
+	vref    *reference // measured with opts.Verify, made on first use
+	eval    EvalData
+	backend Backend
+	opts    Options
+	layerOf map[string]int // node name -> index in Layers
+}
+
+// NewSession normalizes m (in place) with cfg, calibrates every float
+// tensor on calib and measures the float model on eval. cfg must quantize
+// weights and activations to 8 bits: the session's choices set the bit
+// widths per layer.
+func NewSession(m *graph.Model, calib dataset.Source, eval EvalData, cfg ptq.Config, opts Options) (*Session, error) {
+	if cfg.WeightBits != 8 || cfg.ActBits != 8 {
+		return nil, fmt.Errorf("the base configuration must be 8-bit weights and activations (got %d and %d): the choices set the bit widths per layer", cfg.WeightBits, cfg.ActBits)
+	}
+	if opts.Backend == nil {
+		opts.Backend = GoBackend
+	}
+	s := &Session{Config: cfg, backend: opts.Backend, opts: opts, eval: eval}
+	p, err := ptq.Prepare(m, calib, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.Log = p.Log
+	if opts.Opset21 && m.Opset("") < 21 {
+		if err := rewrite.Run(m, &s.Log, rewrite.UpgradeOpset(21)); err != nil {
+			return nil, err
+		}
+		if p.Plan, err = annotate(m, cfg); err != nil {
+			return nil, err
+		}
+	}
+	s.Model, s.Plan = m, p.Plan
+	s.Layers = Layers(p.Plan)
+	s.layerOf = map[string]int{}
+	for i, l := range s.Layers {
+		for _, n := range l.Nodes {
+			s.layerOf[n] = i
+		}
+	}
+	s.progress("calibrating", 0, calib.Len())
+	if s.Stats, err = CalibrateValues(p.Prog, calib, func(done, total int) { s.progress("calibrating", done, total) }); err != nil {
+		return nil, err
+	}
+	if s.snap, err = NewSnapshot(m); err != nil {
+		return nil, err
+	}
+	r, err := s.backend(m)
+	if err != nil {
+		return nil, fmt.Errorf("float model: %w", err)
+	}
+	defer r.Close()
+	s.progress("measuring the float model", 0, 1)
+	fast := eval
+	if opts.MeasureSamples > 0 && opts.MeasureSamples < eval.Source.Len() {
+		if fast.Source, err = dataset.Slice(eval.Source, 0, opts.MeasureSamples); err != nil {
+			return nil, err
+		}
+		if fast.Labels != nil {
+			fast.Labels = fast.Labels[:opts.MeasureSamples]
+		}
+	}
+	if s.ref, err = newReference(r, m, fast); err != nil {
+		return nil, err
+	}
+	s.Float = &Measurement{SQNR: Num(math.Inf(1)), Outputs: map[string]ErrorStats{}, Top1: s.ref.top1, Size: ModelSize(m)}
+	return s, nil
+}
+
+func (s *Session) progress(stage string, done, total int) {
+	if s.opts.Progress != nil {
+		s.opts.Progress(stage, done, total)
+	}
+}
+
+// annotate plans the quantization of m with cfg.
+func annotate(m *graph.Model, cfg ptq.Config) (*rewrite.Plan, error) {
+	opts, err := cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	return rewrite.Annotate(m, opts)
+}
+
+// Choice gives layers (by name) a precision; layers left out get Int8.
+type Choice map[string]Precision
+
+// Uniform returns the choice that gives every layer p (layers without
+// weights get Int8 for Int4: 4 bits only apply to weights).
+func (s *Session) Uniform(p Precision) Choice {
+	c := Choice{}
+	for _, l := range s.Layers {
+		c[l.Name] = s.clamp(l, p)
+	}
+	return c
+}
+
+// clamp maps a precision to what a layer can take: Int4 is Int8 for
+// layers without weights.
+func (s *Session) clamp(l Layer, p Precision) Precision {
+	if p == Int4 && !l.HasWeights() {
+		return Int8
+	}
+	return p
+}
+
+// Variant is a quantized model built from a Choice.
+type Variant struct {
+	Model *graph.Model
+	// Settings are the bit widths of each layer by name, after scale
+	// groups were made consistent (see Build).
+	Settings map[string]Setting
+	// Config is the config file that makes insert-qdq build this model.
+	Config *ptq.FileConfig
+	// Result is what materialization did.
+	Result *rewrite.Result
+}
+
+// Build makes the quantized model of a choice from a copy of the
+// normalized model, with ranges from the session's statistics. Tensors
+// that share one scale (a Concat's inputs and output, a MaxPool's input
+// and output) must share one type too: when the choice puts 16-bit and
+// 8-bit activations in one scale group, the 8-bit side is raised to 16
+// bits, and Settings says so.
+func (s *Session) Build(c Choice) (*Variant, error) {
+	settings := map[string]Setting{}
+	for _, l := range s.Layers {
+		p, ok := c[l.Name]
+		if !ok {
+			p = Int8
+		}
+		settings[l.Name] = s.clamp(l, p).Setting()
+	}
+	for name := range c {
+		if _, ok := settings[name]; !ok {
+			return nil, fmt.Errorf("the model has no layer %q", name)
+		}
+	}
+	act16 := map[string]bool{} // extra nodes with 16-bit activations
+	var fc *ptq.FileConfig
+	var cfg ptq.Config
+	for round := 0; ; round++ {
+		fc = s.fileConfig(settings, act16)
+		cfg = ptq.Defaults()
+		if err := fc.Apply(&cfg); err != nil {
+			return nil, err
+		}
+		plan, err := annotate(s.Model, cfg)
+		if err != nil {
+			return nil, err
+		}
+		raise := mixedGroupNodes(plan)
+		grew := false
+		for _, n := range raise {
+			if k, ok := s.layerOf[n]; ok {
+				st := settings[s.Layers[k].Name]
+				if !st.IsFloat() && st.ActBits != 16 {
+					st.ActBits = 16
+					settings[s.Layers[k].Name] = st
+					grew = true
+				}
+			} else if !act16[n] {
+				act16[n] = true
+				grew = true
+			}
+		}
+		if len(raise) == 0 {
+			break
+		}
+		if !grew || round > len(s.Layers)+10 {
+			return nil, fmt.Errorf("cannot give the scale groups of nodes %q one activation type", raise)
+		}
+	}
+	m, err := s.snap.Model()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := annotate(m, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ranges, err := s.Stats.Ranges(plan, cfg)
+	if err != nil {
+		return nil, err
+	}
+	res, err := rewrite.Materialize(plan, rewrite.MaterializeOptions{Ranges: ranges})
+	if err != nil {
+		return nil, err
+	}
+	return &Variant{Model: m, Settings: settings, Config: fc, Result: res}, nil
+}
+
+// mixedGroupNodes returns the names of the nodes that read or write an
+// activation of a scale group whose members do not all have one type.
+func mixedGroupNodes(plan *rewrite.Plan) []string {
+	uses := plan.Model.Graph.UseMap()
+	var out []string
+	seen := map[string]bool{}
+	for _, rep := range plan.Activations() {
+		members := plan.GroupMembers(rep)
+		mixed := false
+		for _, v := range members {
+			if plan.Specs[v].Type.DType != plan.Specs[rep].Type.DType {
+				mixed = true
+			}
+		}
+		if !mixed {
+			continue
+		}
+		for _, v := range members {
+			nodes := append([]*graph.Node{}, uses[v]...)
+			if v.Producer != nil {
+				nodes = append(nodes, v.Producer)
+			}
+			for _, n := range nodes {
+				if n.Name != "" && !seen[n.Name] {
+					seen[n.Name] = true
+					out = append(out, n.Name)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// fileConfig writes the base configuration and per-node settings as a
+// config file for insert-qdq --config.
+func (s *Session) fileConfig(settings map[string]Setting, act16 map[string]bool) *ptq.FileConfig {
+	c := s.Config
+	perChannel, sym := c.PerChannel, c.SymmetricActivations
+	fc := &ptq.FileConfig{
+		Method: string(c.Method), Percentile: c.Percentile, Target: string(c.Target),
+		PerChannel: &perChannel, WeightBits: c.WeightBits, ActBits: c.ActBits, SymmetricActivations: &sym,
+		ExcludeNodes: append([]string{}, c.ExcludeNodes...), ExcludeOps: append([]string{}, c.ExcludeOps...),
+		Nodes: map[string]ptq.NodeConfig{},
+	}
+	for name, ov := range c.Nodes {
+		fc.Nodes[name] = ptq.NodeConfig{Exclude: ov.Exclude, WeightBits: ov.Weights.Bits(), ActBits: ov.Activations.Bits()}
+	}
+	for _, l := range s.Layers {
+		st := settings[l.Name]
+		for i, n := range l.Nodes {
+			nc := fc.Nodes[n]
+			switch {
+			case st.IsFloat():
+				nc = ptq.NodeConfig{Exclude: true}
+			default:
+				if i == 0 && st.WeightBits != c.WeightBits && l.HasWeights() {
+					nc.WeightBits = st.WeightBits
+				}
+				if st.ActBits != c.ActBits {
+					nc.ActBits = st.ActBits
+				}
+			}
+			if nc != (ptq.NodeConfig{}) {
+				fc.Nodes[n] = nc
+			}
+		}
+	}
+	for n := range act16 {
+		nc := fc.Nodes[n]
+		if !nc.Exclude {
+			nc.ActBits = 16
+			fc.Nodes[n] = nc
+		}
+	}
+	if len(fc.Nodes) == 0 {
+		fc.Nodes = nil
+	}
+	return fc
+}
+
+// Measure runs a model on the evaluation data with the session's backend
+// and compares it with the float model.
+func (s *Session) Measure(m *graph.Model) (*Measurement, error) {
+	r, err := s.backend(m)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	meas, err := s.ref.measure(r)
+	if err != nil {
+		return nil, err
+	}
+	meas.Size = ModelSize(m)
+	return meas, nil
+}
+
+// Verify measures a model like Measure, with the Verify backend when the
+// session has one.
+func (s *Session) Verify(m *graph.Model) (*Measurement, error) {
+	ref, err := s.verifyRef()
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.verifyBackend()(m)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	meas, err := ref.measure(r)
+	if err != nil {
+		return nil, err
+	}
+	meas.Size = ModelSize(m)
+	return meas, nil
+}
+
+// verifyRef returns the float model's outputs as the Verify backend
+// computes them.
+func (s *Session) verifyRef() (*reference, error) {
+	if s.vref != nil {
+		return s.vref, nil
+	}
+	if s.opts.Verify == nil && len(s.ref.values) == s.eval.Source.Len() {
+		s.vref = s.ref
+		return s.vref, nil
+	}
+	r, err := s.verifyBackend()(s.Model)
+	if err != nil {
+		return nil, fmt.Errorf("float model: %w", err)
+	}
+	defer r.Close()
+	if s.vref, err = newReference(r, s.Model, s.eval); err != nil {
+		return nil, err
+	}
+	return s.vref, nil
+}
+
+func (s *Session) verifyBackend() Backend {
+	if s.opts.Verify != nil {
+		return s.opts.Verify
+	}
+	return s.backend
+}
+
+// VerifyFloatTop1 returns the float model's top-1 as the Verify backend
+// measures it (nil without labels).
+func (s *Session) VerifyFloatTop1() (*float64, error) {
+	ref, err := s.verifyRef()
+	if err != nil {
+		return nil, err
+	}
+	return ref.top1, nil
+}
+
+// Evaluate builds and measures a choice.
+func (s *Session) Evaluate(c Choice) (*Variant, *Measurement, error) {
+	v, err := s.Build(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	meas, err := s.Measure(v.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, meas, nil
+}
+
+// FloatTop1 returns the float model's top-1 accuracy, or nil without
+// labels.
+func (s *Session) FloatTop1() *float64 { return s.ref.top1 }
+
+// EvalSamples returns the number of evaluation samples Measure uses.
+func (s *Session) EvalSamples() int { return len(s.ref.values) }
