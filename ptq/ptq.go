@@ -255,7 +255,7 @@ func Prepare(m *graph.Model, src dataset.Source, cfg Config) (*Prepared, error) 
 	if src.Len() == 0 {
 		return nil, fmt.Errorf("the calibration data has no samples")
 	}
-	if err := dataset.Validate(src, dataset.ModelInputs(m.Graph)); err != nil {
+	if err := validateData(src, dataset.ModelInputs(m.Graph)); err != nil {
 		return nil, fmt.Errorf("calibration data does not fit the model: %w", err)
 	}
 	p := &Prepared{Model: m}
