@@ -18,88 +18,73 @@ import (
 var FoldConvAffine = Pass{Name: "fold-conv-affine", Apply: foldConvAffine}
 
 func foldConvAffine(m *graph.Model, log *Log) error {
-	total := 0
-	for changed := true; changed; {
-		changed = false
-		for _, g := range m.Graph.Graphs() {
-			uses := m.Graph.UseMap()
-			nm := graph.NewNamer(m.Graph)
-			for _, n := range g.Nodes {
-				if (n.OpType != "Mul" && n.OpType != "Add") || len(n.Inputs) != 2 {
+	total := applyRule(m, func(g *graph.Graph, n *graph.Node, uses graph.Uses, nm *graph.Namer) bool {
+		if (n.OpType != "Mul" && n.OpType != "Add") || len(n.Inputs) != 2 {
+			return false
+		}
+		for k := 0; k < 2; k++ {
+			x, c := n.Inputs[k], n.Inputs[1-k]
+			conv := x.Producer
+			if conv == nil || conv.Graph != g || !c.IsConst() || c.Const.DType != graph.Float || len(uses[x]) != 1 || x.IsGraphOutput() {
+				continue
+			}
+			axisOf, ok := outChannelAxis[conv.OpType]
+			if !ok || !conv.Input(1).IsConst() || conv.Input(1).Const.DType != graph.Float {
+				continue
+			}
+			if conv.OpType == "Gemm" && (conv.AttrFloat("alpha", 1) != 1 || conv.AttrFloat("beta", 1) != 1) {
+				continue
+			}
+			w := conv.Input(1).Const
+			groups := int(conv.AttrInt("group", 1))
+			outCh := int(w.Shape[axisOf(conv)])
+			if conv.OpType == "ConvTranspose" {
+				outCh *= groups
+			}
+			outRank := w.Rank()
+			if conv.OpType == "Gemm" {
+				outRank = 2
+			}
+			vals, ok := channelValues(c.Const, outCh, outRank)
+			if !ok {
+				continue
+			}
+			bias := make([]float32, outCh)
+			if b := conv.Input(2); b != nil {
+				if !b.IsConst() || b.Const.Len() != outCh {
 					continue
 				}
-				for k := 0; k < 2; k++ {
-					x, c := n.Inputs[k], n.Inputs[1-k]
-					conv := x.Producer
-					if conv == nil || conv.Graph != g || !c.IsConst() || c.Const.DType != graph.Float || len(uses[x]) != 1 || x.IsGraphOutput() {
-						continue
-					}
-					axisOf, ok := outChannelAxis[conv.OpType]
-					if !ok || !conv.Input(1).IsConst() || conv.Input(1).Const.DType != graph.Float {
-						continue
-					}
-					if conv.OpType == "Gemm" && (conv.AttrFloat("alpha", 1) != 1 || conv.AttrFloat("beta", 1) != 1) {
-						continue
-					}
-					w := conv.Input(1).Const
-					groups := int(conv.AttrInt("group", 1))
-					outCh := int(w.Shape[axisOf(conv)])
-					if conv.OpType == "ConvTranspose" {
-						outCh *= groups
-					}
-					outRank := w.Rank()
-					if conv.OpType == "Gemm" {
-						outRank = 2
-					}
-					vals, ok := channelValues(c.Const, outCh, outRank)
-					if !ok {
-						continue
-					}
-					bias := make([]float32, outCh)
-					if b := conv.Input(2); b != nil {
-						if !b.IsConst() || b.Const.Len() != outCh {
-							continue
-						}
-						bf, err := b.Const.Float32s()
-						if err != nil {
-							continue
-						}
-						copy(bias, bf)
-					}
-					newW := w
-					if n.OpType == "Mul" {
-						newW = scaleChannels(w, axisOf(conv), groups, conv.OpType == "ConvTranspose", vals)
-						for i := range bias {
-							bias[i] *= vals[i]
-						}
-					} else {
-						for i := range bias {
-							bias[i] += vals[i]
-						}
-					}
-					wv := conv.Input(1)
-					if newW != w {
-						wv = g.AddInitializer(nm, conv.Input(1).Name+"_affine", newW)
-					}
-					bv := g.AddInitializer(nm, n.Outputs[0].Name+"_bias", graph.MustTensor(graph.Float, []int64{int64(outCh)}, bias))
-					conv.Inputs = []*graph.Value{conv.Inputs[0], wv, bv}
-					out := n.Outputs[0]
-					conv.Outputs[0] = out
-					out.Producer, out.Index = conv, 0
-					g.RemoveNodes(map[*graph.Node]bool{n: true})
-					total++
-					changed = true
-					break
+				bf, err := b.Const.Float32s()
+				if err != nil {
+					continue
 				}
-				if changed {
-					break
+				copy(bias, bf)
+			}
+			newW := w
+			if n.OpType == "Mul" {
+				newW = scaleChannels(w, axisOf(conv), groups, conv.OpType == "ConvTranspose", vals)
+				for i := range bias {
+					bias[i] *= vals[i]
+				}
+			} else {
+				for i := range bias {
+					bias[i] += vals[i]
 				}
 			}
-			if changed {
-				break
+			wv := conv.Input(1)
+			if newW != w {
+				wv = g.AddInitializer(nm, conv.Input(1).Name+"_affine", newW)
 			}
+			bv := g.AddInitializer(nm, n.Outputs[0].Name+"_bias", graph.MustTensor(graph.Float, []int64{int64(outCh)}, bias))
+			conv.Inputs = []*graph.Value{conv.Inputs[0], wv, bv}
+			out := n.Outputs[0]
+			conv.Outputs[0] = out
+			out.Producer, out.Index = conv, 0
+			g.RemoveNodes(map[*graph.Node]bool{n: true})
+			return true
 		}
-	}
+		return false
+	})
 	if total > 0 {
 		log.Changef("folded %d constant Mul/Add nodes into the preceding Conv/ConvTranspose/Gemm", total)
 	}
@@ -142,85 +127,72 @@ func channelValues(t *graph.Tensor, ch, rank int) ([]float32, bool) {
 var FoldAffineIntoConv = Pass{Name: "fold-affine-into-conv", Apply: foldAffineIntoConv}
 
 func foldAffineIntoConv(m *graph.Model, log *Log) error {
-	total := 0
-	for changed := true; changed; {
-		changed = false
-		for _, g := range m.Graph.Graphs() {
-			uses := m.Graph.UseMap()
-			nm := graph.NewNamer(m.Graph)
-			for _, conv := range g.Nodes {
-				if conv.OpType != "Conv" || !unpadded(conv) || conv.AttrInt("group", 1) != 1 || !conv.Input(1).IsConst() || conv.Input(1).Const.DType != graph.Float {
-					continue
-				}
-				y := conv.Input(0)
-				aff := y.Producer
-				if aff == nil || aff.Graph != g || (aff.OpType != "Mul" && aff.OpType != "Add") || len(uses[y]) != 1 || y.IsGraphOutput() {
-					continue
-				}
-				x, c := constOperand(aff)
-				if x == nil {
-					continue
-				}
-				w := conv.Input(1).Const
-				inCh := int(w.Shape[1])
-				vals, ok := channelValues(c.Const, inCh, w.Rank())
-				if !ok {
-					continue
-				}
-				outCh := int(w.Shape[0])
-				wf := w.Data.([]float32)
-				inner := len(wf) / (outCh * inCh)
-				bias := make([]float32, outCh)
-				if b := conv.Input(2); b != nil {
-					if !b.IsConst() || b.Const.Len() != outCh {
-						continue
-					}
-					bf, err := b.Const.Float32s()
-					if err != nil {
-						continue
-					}
-					copy(bias, bf)
-				}
-				newW := w
-				if aff.OpType == "Mul" {
-					nw := make([]float32, len(wf))
-					for o := 0; o < outCh; o++ {
-						for i := 0; i < inCh; i++ {
-							base := (o*inCh + i) * inner
-							for k := 0; k < inner; k++ {
-								nw[base+k] = wf[base+k] * vals[i]
-							}
-						}
-					}
-					newW = graph.MustTensor(graph.Float, w.Shape, nw)
-				} else {
-					for o := 0; o < outCh; o++ {
-						var s float64
-						for i := 0; i < inCh; i++ {
-							base := (o*inCh + i) * inner
-							for k := 0; k < inner; k++ {
-								s += float64(wf[base+k]) * float64(vals[i])
-							}
-						}
-						bias[o] += float32(s)
-					}
-				}
-				wv := conv.Input(1)
-				if newW != w {
-					wv = g.AddInitializer(nm, conv.Input(1).Name+"_in_affine", newW)
-				}
-				bv := g.AddInitializer(nm, conv.Outputs[0].Name+"_in_bias", graph.MustTensor(graph.Float, []int64{int64(outCh)}, bias))
-				conv.Inputs = []*graph.Value{x, wv, bv}
-				g.RemoveNodes(map[*graph.Node]bool{aff: true})
-				total++
-				changed = true
-				break
+	total := applyRule(m, func(g *graph.Graph, conv *graph.Node, uses graph.Uses, nm *graph.Namer) bool {
+		if conv.OpType != "Conv" || !unpadded(conv) || conv.AttrInt("group", 1) != 1 || !conv.Input(1).IsConst() || conv.Input(1).Const.DType != graph.Float {
+			return false
+		}
+		y := conv.Input(0)
+		aff := y.Producer
+		if aff == nil || aff.Graph != g || (aff.OpType != "Mul" && aff.OpType != "Add") || len(uses[y]) != 1 || y.IsGraphOutput() {
+			return false
+		}
+		x, c := constOperand(aff)
+		if x == nil {
+			return false
+		}
+		w := conv.Input(1).Const
+		inCh := int(w.Shape[1])
+		vals, ok := channelValues(c.Const, inCh, w.Rank())
+		if !ok {
+			return false
+		}
+		outCh := int(w.Shape[0])
+		wf := w.Data.([]float32)
+		inner := len(wf) / (outCh * inCh)
+		bias := make([]float32, outCh)
+		if b := conv.Input(2); b != nil {
+			if !b.IsConst() || b.Const.Len() != outCh {
+				return false
 			}
-			if changed {
-				break
+			bf, err := b.Const.Float32s()
+			if err != nil {
+				return false
+			}
+			copy(bias, bf)
+		}
+		newW := w
+		if aff.OpType == "Mul" {
+			nw := make([]float32, len(wf))
+			for o := 0; o < outCh; o++ {
+				for i := 0; i < inCh; i++ {
+					base := (o*inCh + i) * inner
+					for k := 0; k < inner; k++ {
+						nw[base+k] = wf[base+k] * vals[i]
+					}
+				}
+			}
+			newW = graph.MustTensor(graph.Float, w.Shape, nw)
+		} else {
+			for o := 0; o < outCh; o++ {
+				var s float64
+				for i := 0; i < inCh; i++ {
+					base := (o*inCh + i) * inner
+					for k := 0; k < inner; k++ {
+						s += float64(wf[base+k]) * float64(vals[i])
+					}
+				}
+				bias[o] += float32(s)
 			}
 		}
-	}
+		wv := conv.Input(1)
+		if newW != w {
+			wv = g.AddInitializer(nm, conv.Input(1).Name+"_in_affine", newW)
+		}
+		bv := g.AddInitializer(nm, conv.Outputs[0].Name+"_in_bias", graph.MustTensor(graph.Float, []int64{int64(outCh)}, bias))
+		conv.Inputs = []*graph.Value{x, wv, bv}
+		g.RemoveNodes(map[*graph.Node]bool{aff: true})
+		return true
+	})
 	if total > 0 {
 		log.Changef("folded %d constant Mul/Add nodes into the following unpadded Conv", total)
 	}

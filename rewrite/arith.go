@@ -68,41 +68,28 @@ func divToMul(m *graph.Model, log *Log) error {
 var MergeConstantChains = Pass{Name: "merge-constant-chains", Apply: mergeConstantChains}
 
 func mergeConstantChains(m *graph.Model, log *Log) error {
-	total := 0
-	for changed := true; changed; {
-		changed = false
-		for _, g := range m.Graph.Graphs() {
-			uses := m.Graph.UseMap()
-			nm := graph.NewNamer(m.Graph)
-			for _, outer := range g.Nodes {
-				if (outer.OpType != "Mul" && outer.OpType != "Add") || len(outer.Inputs) != 2 {
-					continue
-				}
-				x, b := constOperand(outer)
-				if x == nil || x.Producer == nil || x.Producer.OpType != outer.OpType || x.Producer.Graph != g || len(uses[x]) != 1 || x.IsGraphOutput() {
-					continue
-				}
-				inner := x.Producer
-				y, a := constOperand(inner)
-				if y == nil {
-					continue
-				}
-				merged, ok := combine(a.Const, b.Const, outer.OpType)
-				if !ok {
-					continue
-				}
-				cv := g.AddInitializer(nm, b.Name+"_merged", merged)
-				outer.Inputs = []*graph.Value{y, cv}
-				g.RemoveNodes(map[*graph.Node]bool{inner: true})
-				total++
-				changed = true
-				break
-			}
-			if changed {
-				break
-			}
+	total := applyRule(m, func(g *graph.Graph, outer *graph.Node, uses graph.Uses, nm *graph.Namer) bool {
+		if (outer.OpType != "Mul" && outer.OpType != "Add") || len(outer.Inputs) != 2 {
+			return false
 		}
-	}
+		x, b := constOperand(outer)
+		if x == nil || x.Producer == nil || x.Producer.OpType != outer.OpType || x.Producer.Graph != g || len(uses[x]) != 1 || x.IsGraphOutput() {
+			return false
+		}
+		inner := x.Producer
+		y, a := constOperand(inner)
+		if y == nil {
+			return false
+		}
+		merged, ok := combine(a.Const, b.Const, outer.OpType)
+		if !ok {
+			return false
+		}
+		cv := g.AddInitializer(nm, b.Name+"_merged", merged)
+		outer.Inputs = []*graph.Value{y, cv}
+		g.RemoveNodes(map[*graph.Node]bool{inner: true})
+		return true
+	})
 	if total > 0 {
 		log.Changef("merged %d chained Mul/Add pairs with constant operands", total)
 	}

@@ -61,3 +61,34 @@ func Run(m *graph.Model, log *Log, passes ...Pass) error {
 	log.pass = ""
 	return nil
 }
+
+// A Rule is a pattern rewrite tried on one node: it returns true when it
+// matched and changed the graph. uses and nm describe the model as it was
+// before this change.
+type Rule func(g *graph.Graph, n *graph.Node, uses graph.Uses, nm *graph.Namer) bool
+
+// applyRule tries rule on every node of every graph, starting over after
+// each change, until no node matches; it returns the number of changes.
+func applyRule(m *graph.Model, rule Rule) int {
+	total := 0
+	for {
+		changed := false
+		for _, g := range m.Graph.Graphs() {
+			uses := m.Graph.UseMap()
+			nm := graph.NewNamer(m.Graph)
+			for _, n := range g.Nodes {
+				if rule(g, n, uses, nm) {
+					changed = true
+					break
+				}
+			}
+			if changed {
+				break
+			}
+		}
+		if !changed {
+			return total
+		}
+		total++
+	}
+}
