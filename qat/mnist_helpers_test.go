@@ -8,9 +8,11 @@ import (
 
 	"github.com/onnxq/onnxq/dataset"
 	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/engine/ort"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/testdata"
 	"github.com/onnxq/onnxq/ptq"
+	"github.com/onnxq/onnxq/rewrite"
 )
 
 // mnistOutput is mnist-7's logits output.
@@ -150,4 +152,70 @@ func sameBits(a, b map[string]*graph.Tensor) error {
 		}
 	}
 	return nil
+}
+
+// writeExported turns a trained model into its deployable form (ToQDQ,
+// Export for ONNX Runtime) and saves it at path.
+func writeExported(tb testing.TB, tm *TrainingModel, path string) *graph.Model {
+	tb.Helper()
+	if err := ToQDQ(tm); err != nil {
+		tb.Fatal(err)
+	}
+	if err := Export(tm.Model, ExportORT, &rewrite.Log{}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tm.Model.Save(path); err != nil {
+		tb.Fatal(err)
+	}
+	return tm.Model
+}
+
+// ortLevel is the graph optimization level a model file runs at in ONNX
+// Runtime 1.30: the default (all), except for models with 4-bit
+// activations. ONNX Runtime's QDQ optimizer (extended level and above)
+// moves their Q/DQ around MaxPool and then rejects the model it made
+// ("Type 'tensor(uint4)' of input parameter ... of operator (MaxPool) ...
+// is invalid"), so those run at the basic level, which keeps the model's
+// own Q/DQ nodes (the arithmetic ONNX defines, unfused).
+func ortLevel(tb testing.TB, m *graph.Model) ort.OptLevel {
+	tb.Helper()
+	level := ort.OptAll
+	m.Graph.Walk(func(n *graph.Node) bool {
+		if n.OpType == "QuantizeLinear" {
+			if zp := n.Input(2); zp != nil && zp.IsConst() && zp.Const.DType.Bits() == 4 {
+				level = ort.OptBasic
+			}
+		}
+		return true
+	})
+	return level
+}
+
+// ortTop1 runs a model file in ONNX Runtime 1.30 (one thread) over src
+// and returns its top-1 accuracy.
+func ortTop1(tb testing.TB, path string, level ort.OptLevel, src dataset.Source, labels []int64) float64 {
+	tb.Helper()
+	if err := ort.Init(testdata.ORTLib(tb)); err != nil {
+		tb.Fatal(err)
+	}
+	s, err := ort.NewSession(path, ort.Options{Threads: 1, OptLevel: level})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	correct := 0
+	for i := 0; i < src.Len(); i++ {
+		in, err := src.Sample(i)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out, err := s.Run(in)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if argmax(out[mnistOutput].Data.([]float32)) == labels[i] {
+			correct++
+		}
+	}
+	return float64(correct) / float64(src.Len())
 }

@@ -13,7 +13,8 @@ import (
 // int32 with the same scale). A FakeQuant trained at
 // a bit width narrower than its zero point's type (a precision schedule)
 // gets the type of that width when ONNX has one (4, 8, 16 bits); for other
-// widths the values are clipped to the narrow range before quantizing, so
+// widths the values are clipped to the narrow range before quantizing (a
+// weight's values are clamped in place, an activation gets a Clip node), so
 // the written model computes what training computed.
 func ToQDQ(tm *TrainingModel) error {
 	m := tm.Model
@@ -35,6 +36,11 @@ func ToQDQ(tm *TrainingModel) error {
 					return fmt.Errorf("node %s: %w", fq.Label(), err)
 				}
 				zp = g.AddInitializer(nm, zp.Name+"_int"+fmt.Sprint(bits), nz)
+			} else if x.IsConst() && x.Const.DType == graph.Float && len(m.Graph.UseMap()[x]) == 1 {
+				// A weight: clamp its values to the narrow range instead.
+				if err := clampConst(fq, x, scale.Const, zp.Const, int(bits)); err != nil {
+					return fmt.Errorf("node %s: %w", fq.Label(), err)
+				}
 			} else {
 				lo, hi, err := clipBounds(scale.Const, zp.Const, int(bits))
 				if err != nil {
@@ -164,4 +170,31 @@ func clipBounds(scale, zp *graph.Tensor, bits int) (*graph.Tensor, *graph.Tensor
 		return graph.Scalar(los[0]), graph.Scalar(his[0]), nil
 	}
 	return graph.MustTensor(graph.Float, scale.Shape, los), graph.MustTensor(graph.Float, scale.Shape, his), nil
+}
+
+// clampConst clamps a constant in place to the real range a FakeQuant of
+// the given width covers, per channel.
+func clampConst(fq *graph.Node, x *graph.Value, scale, zp *graph.Tensor, bits int) error {
+	data, err := x.Const.Float32s()
+	if err != nil {
+		return err
+	}
+	l, err := layoutOf(fq, x.Const, scale)
+	if err != nil {
+		return err
+	}
+	s, _ := scale.Float32s()
+	z, err := zp.Int64s()
+	if err != nil {
+		return err
+	}
+	lo, _ := zp.DType.IntRange()
+	qmin, qmax := bitRange(bits, lo < 0)
+	out := make([]float32, len(data))
+	for i, v := range data {
+		k := l.index(i)
+		out[i] = min(max(v, float32(qmin-z[k])*s[k]), float32(qmax-z[k])*s[k])
+	}
+	x.Const = graph.MustTensor(graph.Float, x.Const.Shape, out)
+	return nil
 }
