@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -260,4 +261,92 @@ func TestInsertQDQOutputSafety(t *testing.T) {
 			t.Errorf("a failed run left %v", left)
 		}
 	})
+}
+
+// TestShardedCalibrationIsDeterministic checks that calibration split into
+// shards (onnxq calibrate --offset/--limit on parts of the data, then
+// calibrate --merge) and insert-qdq --stats give the same model, byte for
+// byte, as one insert-qdq run over all the data, and that two identical
+// insert-qdq runs write identical models and reports. Histogram-based
+// methods (entropy, percentile) are included: shard histograms merge
+// exactly. (moving-average is not: its sums of per-batch extremes are
+// added in another order when merged.)
+func TestShardedCalibrationIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	mnist := []string{"--calib", testdata.Path(t, "mnist/train-images-idx3-ubyte.gz"), "--preprocess", "mnist-7"}
+	images := []string{"--calib", testdata.Path(t, "images"), "--preprocess", "blazeface-front"}
+	cases := []struct {
+		name, model string
+		data        []string
+		method      string
+		shards      [][2]int // offset, limit
+	}{
+		{"mnist-7 minmax", "mnist-7", mnist, "minmax", [][2]int{{0, 40}, {40, 40}, {80, 40}}},
+		{"mnist-7 entropy", "mnist-7", mnist, "entropy", [][2]int{{0, 40}, {40, 40}, {80, 40}}},
+		{"mnist-7 percentile", "mnist-7", mnist, "percentile", [][2]int{{0, 60}, {60, 60}}},
+		{"blazeface-front minmax", "blazeface-front", images, "minmax", [][2]int{{0, 4}, {4, 6}}},
+	}
+	byMethod := map[[32]byte]string{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			model := copyModel(t, tc.model, dir)
+			total := tc.shards[len(tc.shards)-1][0] + tc.shards[len(tc.shards)-1][1]
+			run := func(args ...string) {
+				t.Helper()
+				if r := runInProcess(append(args, "-q")...); r.code != 0 {
+					t.Fatalf("onnxq %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+				}
+			}
+			method := []string{"--method", tc.method}
+			limit := []string{"--limit", fmt.Sprint(total)}
+			insert := func(name string, extra ...string) (written, report []byte) {
+				t.Helper()
+				p, rp := filepath.Join(out, name+".onnx"), filepath.Join(out, name+".json")
+				args := append(append(append(append([]string{"insert-qdq", model, "-o", p, "--report", rp}, tc.data...), method...), limit...), extra...)
+				run(args...)
+				m, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := os.ReadFile(rp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m, r
+			}
+			once, onceReport := insert("once")
+			again, againReport := insert("again")
+			if !bytes.Equal(once, again) {
+				t.Errorf("two identical insert-qdq runs wrote different models (%d and %d bytes)", len(once), len(again))
+			}
+			if !bytes.Equal(onceReport, againReport) {
+				t.Errorf("two identical insert-qdq runs wrote different reports")
+			}
+			var shards []string
+			for i, s := range tc.shards {
+				p := filepath.Join(out, fmt.Sprintf("shard%d.json", i))
+				run(append(append([]string{"calibrate", model, "-o", p, "--offset", fmt.Sprint(s[0]), "--limit", fmt.Sprint(s[1])}, tc.data...), method...)...)
+				shards = append(shards, p)
+			}
+			merged := filepath.Join(out, "merged.json")
+			run("calibrate", "--merge", strings.Join(shards, ","), "-o", merged)
+			sharded, shardedReport := insert("sharded", "--stats", merged)
+			if !bytes.Equal(once, sharded) {
+				t.Errorf("insert-qdq --stats of %d merged shards wrote a different model than one run over the %d samples (%d and %d bytes)", len(tc.shards), total, len(sharded), len(once))
+			}
+			if !bytes.Equal(onceReport, shardedReport) {
+				t.Errorf("the reports of the sharded and the single run differ")
+			}
+			t.Logf("%d shards merged: model of %d bytes identical to one run over %d samples", len(tc.shards), len(once), total)
+			// The comparison can tell calibrations apart: each method
+			// gives another model.
+			h := sha256.Sum256(once)
+			if other, dup := byMethod[h]; dup {
+				t.Errorf("%s and %s wrote the same model", tc.name, other)
+			}
+			byMethod[h] = tc.name
+			testdata.Written(t, filepath.Join(out, "once.onnx"))
+		})
+	}
 }
