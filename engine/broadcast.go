@@ -266,14 +266,3 @@ func Unbroadcast(g *graph.Tensor, shape []int64) (*graph.Tensor, error) {
 	})
 	return f32out(shape, dst), nil
 }
-
-// expandTo broadcasts t to shape (which t must broadcast to).
-func expandTo(t *graph.Tensor, shape []int64) (*graph.Tensor, error) {
-	if sameShape(t.Shape, shape) {
-		return t, nil
-	}
-	if _, err := BroadcastShape(t.Shape, shape); err != nil {
-		return nil, err
-	}
-	return (&view{shape: shape, strides: broadcastStrides(t.Shape, shape)}).apply(t)
-}

@@ -120,18 +120,6 @@ func reshaped(t *graph.Tensor, shape []int64) *graph.Tensor {
 	return &graph.Tensor{DType: t.DType, Shape: append([]int64{}, shape...), Data: t.Data}
 }
 
-// float32In reads input i as float32 values, naming the input in errors.
-func float32In(ctx *Context, in []*graph.Tensor, i int) ([]float32, error) {
-	if i >= len(in) || in[i] == nil {
-		return nil, fmt.Errorf("input %d is missing", i)
-	}
-	f, err := in[i].Float32s()
-	if err != nil {
-		return nil, fmt.Errorf("input %d: %w", i, err)
-	}
-	return f, nil
-}
-
 // one returns a single-output result.
 func one(t *graph.Tensor) ([]*graph.Tensor, error) { return []*graph.Tensor{t}, nil }
 
