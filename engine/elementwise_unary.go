@@ -48,11 +48,11 @@ var unaryOps = map[string]unaryDef{
 		}
 		return x
 	}, func(x, y float64) float64 { return sign(x) })},
-	"Erf": {9, plain(math.Erf, nil, func(x, y float64) float64 { return 2 / math.SqrtPi * math.Exp(-x*x) })},
-	"Floor": {1, plain(math.Floor, nil, nil)},
-	"Ceil":  {1, plain(math.Ceil, nil, nil)},
-	"Round": {11, plain(math.RoundToEven, nil, nil)},
-	"Sign":  {9, plain(sign, func(x int64) int64 { return int64(sign(float64(x))) }, nil)},
+	"Erf":     {9, plain(math.Erf, nil, func(x, y float64) float64 { return 2 / math.SqrtPi * math.Exp(-x*x) })},
+	"Floor":   {1, plain(math.Floor, nil, nil)},
+	"Ceil":    {1, plain(math.Ceil, nil, nil)},
+	"Round":   {11, plain(math.RoundToEven, nil, nil)},
+	"Sign":    {9, plain(sign, func(x int64) int64 { return int64(sign(float64(x))) }, nil)},
 	"Sigmoid": {1, plain(sigmoid, nil, func(x, y float64) float64 { return y * (1 - y) })},
 	"Tanh":    {1, plain(math.Tanh, nil, func(x, y float64) float64 { return 1 - y*y })},
 	"Relu": {1, func(*graph.Node) unaryFns {
