@@ -70,7 +70,9 @@ func TestQuantizeMNISTRuns(t *testing.T) {
 		}
 	}
 	t.Logf("quantized mnist-7 top-1 (Go engine) %.2f%%", 100*float64(correct)/float64(test.Len()))
-	if err := m.Save(t.TempDir() + "/q.onnx"); err != nil {
+	path := t.TempDir() + "/q.onnx"
+	if err := m.Save(path); err != nil {
 		t.Fatal(err)
 	}
+	testdata.Written(t, path)
 }

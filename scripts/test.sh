@@ -9,6 +9,9 @@
 #      ONNXRUNTIME_LIB  $ONNXQ_TESTDATA/ort/libonnxruntime.so.1 (ONNX Runtime 1.30.0)
 #      ONNXQ_CHECKER    scripts/onnx-check
 # 3. go vet ./... and go test -count=1 -timeout 30m ./...
+#    with ONNXQ_WRITTEN_DIR set, so the tests copy every model they write
+#    there (testdata.Written); then scripts/check-written.sh runs the
+#    official checker and ONNX Runtime 1.30 on all of them;
 # 4. a bounded fuzz run of onnxio's FuzzLoad, when that fuzz test exists
 #    ($ONNXQ_FUZZTIME, default 60s; 0 skips it).
 #
@@ -50,8 +53,17 @@ echo "ONNXQ_CHECKER=${ONNXQ_CHECKER:-}"
 step "go vet ./..."
 go vet ./...
 
+written=$(mktemp -d)
+trap 'rm -rf "$written"' EXIT
+export ONNXQ_WRITTEN_DIR=$written
+
 step "go test -count=1 -timeout 30m ./..."
 go test -count=1 -timeout 30m ./...
+
+step "models written by the tests: official checker + ONNX Runtime 1.30"
+nochecker=()
+[[ -n $checker ]] || nochecker=(--no-checker)
+scripts/check-written.sh "${nochecker[@]}" "$written"
 
 fuzztime=${ONNXQ_FUZZTIME:-60s}
 fuzzdirs=()

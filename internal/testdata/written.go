@@ -46,15 +46,21 @@ func Written(tb testing.TB, paths ...string) {
 func copyWritten(root, test, path string) error {
 	base := filepath.Base(path)
 	name := strings.Trim(unsafeChars.ReplaceAllString(test+"__"+strings.TrimSuffix(base, filepath.Ext(base)), "_"), "_")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	// One folder per written model, claimed with Mkdir so that test
+	// processes running at once never share one.
 	dir := filepath.Join(root, name)
-	for k := 2; ; k++ { // one folder per written model, even for repeated names
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
+	for k := 2; ; k++ {
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
 			break
 		}
+		if !os.IsExist(err) {
+			return err
+		}
 		dir = filepath.Join(root, fmt.Sprintf("%s_%d", name, k))
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
