@@ -111,18 +111,7 @@ func clipKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if src, ok := x.Data.([]float32); ok {
 		l, h := float32(lo), float32(hi)
 		dst := make([]float32, len(src))
-		ParallelFor(len(src), 1<<15, func(a, b int) {
-			for i := a; i < b; i++ {
-				v := src[i]
-				if v < l {
-					v = l
-				}
-				if v > h {
-					v = h
-				}
-				dst[i] = v
-			}
-		})
+		ParallelFor(len(src), 1<<15, func(a, b int) { clip32(dst[a:b], src[a:b], l, h) })
 		return one(f32out(x.Shape, dst))
 	}
 	fns := unaryFns{
@@ -138,6 +127,20 @@ func clipKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		},
 	}
 	return oneErr(applyUnary(x, fns))
+}
+
+// clip32 writes src clamped to [lo, hi] into dst.
+func clip32(dst, src []float32, lo, hi float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		dst[i] = v
+	}
 }
 
 // clipGrad passes the gradient where lo <= x <= hi.
