@@ -23,6 +23,9 @@ type checkpoint struct {
 	M         map[string][]float32   `json:"m"`
 	V         map[string][]float32   `json:"v"`
 	T         int                    `json:"t"`
+	// Temperature is the loss temperature (chosen automatically at the
+	// start when the configuration left it 0).
+	Temperature float64 `json:"temperature,omitempty"`
 }
 
 // savedTensor is a parameter (float) or a zero point (integer) by value.
@@ -41,7 +44,7 @@ func (t *trainer) save(step int, best *float64, bad int, scores []float64) error
 		return nil
 	}
 	ck := checkpoint{Version: checkpointVersion, Step: step, Best: best, BadEpochs: bad, Scores: scores, Bits: t.bits,
-		Params: map[string]savedTensor{}, M: t.opt.M, V: t.opt.V, T: t.opt.T}
+		Params: map[string]savedTensor{}, M: t.opt.M, V: t.opt.V, T: t.opt.T, Temperature: t.cfg.Temperature}
 	for _, v := range t.stateValues() {
 		st := savedTensor{DType: v.Const.DType, Shape: v.Const.Shape}
 		if v.Const.DType == graph.Float {

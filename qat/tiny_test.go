@@ -211,7 +211,7 @@ func TestTinyStepMatchesHand(t *testing.T) {
 				t.Fatal(err)
 			}
 			src, lab := tinyData(xs[:c.n], labels[:c.n])
-			res, err := Train(tm, Data{Inputs: src, Labels: lab}, Config{Optimizer: SGD, LR: lr, BatchSize: c.n, MaxSteps: 1, Accumulate: c.accumulate})
+			res, err := Train(tm, Data{Inputs: src, Labels: lab}, Config{Optimizer: SGD, LR: lr, Temperature: 1, BatchSize: c.n, MaxSteps: 1, Accumulate: c.accumulate})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,7 +255,7 @@ func TestTinyTwoSteps(t *testing.T) {
 	labels := []int{1}
 	const lr = 0.05
 	src, lab := tinyData(xs, labels)
-	cfg := Config{Optimizer: SGD, LR: lr, Momentum: 0.9, BatchSize: 1, Epochs: 2}
+	cfg := Config{Optimizer: SGD, LR: lr, Temperature: 1, Momentum: 0.9, BatchSize: 1, Epochs: 2}
 	// After one step: the weights w1 the second gradient is taken at.
 	ty := newTiny()
 	m1 := ty.model()

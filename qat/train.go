@@ -66,6 +66,8 @@ type Config struct {
 	Seed        uint64
 	LearnScales bool
 	Loss        LossKind
+	// Temperature of the softmax in the ce and kl losses; 0 picks it from
+	// the scale of the logits (see autoTemperature).
 	Temperature float64
 	Bits        []BitsStep
 	// Output names the model output that is trained (default: the first).
@@ -121,8 +123,11 @@ type Result struct {
 	// Rebatched says that batches ran at once in a re-batched copy of the
 	// model; Accumulated, why gradients were accumulated per sample
 	// instead (empty when Config.Accumulate asked for it).
-	Rebatched   bool   `json:"rebatched"`
-	Accumulated string `json:"accumulated,omitempty"`
+	Rebatched bool `json:"rebatched"`
+	// Temperature is the loss temperature used (chosen when
+	// Config.Temperature was 0).
+	Temperature float64 `json:"temperature,omitempty"`
+	Accumulated string  `json:"accumulated,omitempty"`
 }
 
 func (c *Config) defaults() error {
@@ -153,8 +158,8 @@ func (c *Config) defaults() error {
 	if c.Loss == "" {
 		c.Loss = CrossEntropy
 	}
-	if c.Temperature <= 0 {
-		c.Temperature = 1
+	if c.Temperature < 0 || math.IsNaN(c.Temperature) {
+		return fmt.Errorf("temperature %g: want > 0, or 0 for automatic", c.Temperature)
 	}
 	return nil
 }
@@ -205,6 +210,30 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("loss %q: want ce, kl or mse", cfg.Loss)
 	}
 	t := &trainer{tm: tm, cfg: cfg, data: data}
+	if err := t.pickOutput(); err != nil {
+		return nil, err
+	}
+	var ck *checkpoint
+	if cfg.Resume {
+		var err error
+		if ck, err = loadCheckpoint(cfg.CheckpointPath); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Loss != DistillMSE && cfg.Temperature == 0 {
+		// Automatic: measured on the model as training starts, or as the
+		// interrupted run measured it.
+		if ck != nil && ck.Temperature > 0 {
+			t.cfg.Temperature = ck.Temperature
+		} else {
+			temp, err := t.autoTemperature()
+			if err != nil {
+				return nil, fmt.Errorf("choosing the temperature: %w", err)
+			}
+			t.cfg.Temperature = temp
+		}
+		cfg.Temperature = t.cfg.Temperature
+	}
 	if err := t.addLoss(); err != nil {
 		return nil, err
 	}
@@ -225,16 +254,15 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 		}
 	}
 	t.opt = newOptState()
-	res := &Result{StoppedBy: "epochs"}
+	res := &Result{StoppedBy: "epochs", Temperature: t.cfg.Temperature}
+	if cfg.Loss == DistillMSE {
+		res.Temperature = 0
+	}
 	stepsPerEpoch := (n + cfg.BatchSize - 1) / cfg.BatchSize
 	startStep := 0
 	var best *float64
 	badEpochs := 0
-	if cfg.Resume {
-		ck, err := loadCheckpoint(cfg.CheckpointPath)
-		if err != nil {
-			return nil, err
-		}
+	if ck != nil {
 		if err := t.restore(ck); err != nil {
 			return nil, err
 		}
@@ -339,8 +367,8 @@ func epochOrder(seed uint64, epoch, n int) []int {
 	return r.Perm(n)
 }
 
-// addLoss appends the loss node (and the target input) to the main graph.
-func (t *trainer) addLoss() error {
+// pickOutput finds the trained output.
+func (t *trainer) pickOutput() error {
 	g := t.tm.Model.Graph
 	if len(g.Outputs) == 0 {
 		return fmt.Errorf("the model has no outputs")
@@ -357,6 +385,12 @@ func (t *trainer) addLoss() error {
 			return fmt.Errorf("the model has no output %q", t.cfg.Output)
 		}
 	}
+	return nil
+}
+
+// addLoss appends the loss node (and the target input) to the main graph.
+func (t *trainer) addLoss() error {
+	g := t.tm.Model.Graph
 	nm := graph.NewNamer(g)
 	t.tgt = &graph.Value{Name: nm.Name("onnxq_training_target"), Graph: g}
 	if dims, ok := t.out.Shape(); ok {
