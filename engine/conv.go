@@ -48,11 +48,7 @@ func (p *convPlan) forward(x, w, bias, y []float32) {
 	if bias != nil {
 		beta = 1
 		for i := 0; i < p.n*p.m; i++ {
-			row := y[i*p.outP : (i+1)*p.outP]
-			b := bias[i%p.m]
-			for j := range row {
-				row[j] = b
-			}
+			fillF32(y[i*p.outP:(i+1)*p.outP], bias[i%p.m])
 		}
 	}
 	switch {
@@ -102,27 +98,30 @@ func (p *convPlan) pointwiseForward(x, w []float32, beta float32, y []float32) {
 }
 
 // depthwiseForward computes a convolution with one input channel per
-// group directly: each output row is a sum of shifted, scaled input rows.
-// y already holds the bias (or zeros).
+// group directly. With column stride 1 every output row is one pass of
+// depthwiseRow over the columns whose taps all lie inside the image, plus
+// scalar sums at the borders; with a larger stride each output row is a
+// sum of scaled input rows, read through column phases. y already holds
+// the bias (or zeros).
 func (p *convPlan) depthwiseForward(x, w, y []float32) {
+	if p.win.stride[1] == 1 {
+		p.depthwiseForwardRows(x, w, y)
+		return
+	}
 	win := p.win
 	H, W := win.in[0], win.in[1]
 	KH, KW := win.kernel[0], win.kernel[1]
 	OH, OW := win.out[0], win.out[1]
 	sh, sw := win.stride[0], win.stride[1]
 	ParallelFor(p.n*p.m, 4, func(lo, hi int) {
-		var ph *phases
-		if sw > 1 {
-			ph = newPhases(sw, H, W)
-			defer ph.free()
-		}
+		ph := newPhases(sw, H, W)
+		defer ph.free()
 		prev := -1 // the input plane ph holds
 		for u := lo; u < hi; u++ {
 			n, m := u/p.m, u%p.m
 			ci := m / p.mg // input channel (cg == 1)
-			img := x[(n*p.c+ci)*p.inP:][:p.inP]
-			if ph != nil && n*p.c+ci != prev {
-				ph.split(img)
+			if n*p.c+ci != prev {
+				ph.split(x[(n*p.c+ci)*p.inP:][:p.inP])
 				prev = n*p.c + ci
 			}
 			out := y[u*p.outP:][:p.outP]
@@ -137,17 +136,54 @@ func (p *convPlan) depthwiseForward(x, w, y []float32) {
 					wv := wk[i*KW+j]
 					ih0 := i*win.dil[0] - win.padB[0]
 					for oh := 0; oh < OH; oh++ {
-						ih := oh*sh + ih0
-						if ih < 0 || ih >= H {
-							continue
-						}
-						dst := out[oh*OW:][c0:c1]
-						if ph == nil {
-							addScaled(wv, img[ih*W+c0+iw0:ih*W+c1+iw0], dst)
-						} else {
-							addScaled(wv, ph.row(q, ih)[c0+t:c1+t], dst)
+						if ih := oh*sh + ih0; ih >= 0 && ih < H {
+							addScaled(wv, ph.row(q, ih)[c0+t:c1+t], out[oh*OW:][c0:c1])
 						}
 					}
+				}
+			}
+		}
+	})
+}
+
+// depthwiseForwardRows is depthwiseForward for column stride 1: each
+// input plane is copied into a buffer with the column padding made of
+// zeros, so that every output row is one depthwiseRow pass over the
+// kernel rows that fall inside the image.
+func (p *convPlan) depthwiseForwardRows(x, w, y []float32) {
+	win := p.win
+	H, W := win.in[0], win.in[1]
+	KH, KW := win.kernel[0], win.kernel[1]
+	OH, OW := win.out[0], win.out[1]
+	sh, dh, dw, padL := win.stride[0], win.dil[0], win.dil[1], win.padB[1]
+	// Padded row width: the input shifted right by padL, long enough for
+	// the last output's last tap.
+	wp := max(W+padL, OW+(KW-1)*dw)
+	ParallelFor(p.n*p.m, 4, func(lo, hi int) {
+		buf := getScratch(H * wp)
+		defer putScratch(buf)
+		clear(buf)
+		prev := -1 // the input plane buf holds
+		for u := lo; u < hi; u++ {
+			n, m := u/p.m, u%p.m
+			if plane := n*p.c + m/p.mg; plane != prev {
+				img := x[plane*p.inP:][:p.inP]
+				for r := 0; r < H; r++ {
+					copy(buf[r*wp+padL:r*wp+padL+W], img[r*W:(r+1)*W])
+				}
+				prev = plane
+			}
+			out := y[u*p.outP:][:p.outP]
+			wk := w[m*p.k:][:p.k]
+			for oh := 0; oh < OH; oh++ {
+				// Kernel rows [i0, i1) fall inside the image.
+				base := oh*sh - win.padB[0]
+				i0, i1 := max(0, divCeil(-base, dh)), 0
+				if H-1-base >= 0 {
+					i1 = min(KH, (H-1-base)/dh+1)
+				}
+				if i0 < i1 {
+					depthwiseRow(out[oh*OW:(oh+1)*OW], buf[(base+i0*dh)*wp:], dh*wp, wk[i0*KW:], i1-i0, KW, dw)
 				}
 			}
 		}

@@ -42,3 +42,25 @@ func dotRowGo(a, b []float32) float32 {
 	}
 	return (s0 + s1) + (s2 + s3)
 }
+
+// depthwiseRowGo is the portable depthwiseRow.
+func depthwiseRowGo(y, x []float32, rowStride int, w []float32, kh, kw, dil int) {
+	for i := 0; i < kh; i++ {
+		for j := 0; j < kw; j++ {
+			off := i*rowStride + j*dil
+			addScaledGo(w[i*kw+j], x[off:off+len(y)], y)
+		}
+	}
+}
+
+// fillF32 sets every element of dst to v, doubling a filled prefix with copy
+// (memmove speed rather than one store per element).
+func fillF32(dst []float32, v float32) {
+	if len(dst) == 0 {
+		return
+	}
+	dst[0] = v
+	for n := 1; n < len(dst); n *= 2 {
+		copy(dst[n:], dst[:n])
+	}
+}

@@ -16,6 +16,9 @@ func maxAVX2(dst, src []float32)
 //go:noescape
 func dotAVX2(x, y []float32) float32
 
+//go:noescape
+func dwRowAVX2(y []float32, x *float32, rowStride int, w *float32, kh, kw, dil int)
+
 // hasAVX2 says the CPU runs the assembly loops.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
@@ -46,4 +49,20 @@ func dotRow(a, b []float32) float32 {
 		return dotAVX2(a, b[:len(a)])
 	}
 	return dotRowGo(a, b)
+}
+
+// depthwiseRow adds to y[o] (o < len(y)) the taps
+// Σ_{i<kh, j<kw} w[i*kw+j] * x[o + i*rowStride + j*dil]; x must hold every
+// element read.
+func depthwiseRow(y, x []float32, rowStride int, w []float32, kh, kw, dil int) {
+	if len(y) == 0 || kh == 0 {
+		return
+	}
+	_ = x[len(y)-1+(kh-1)*rowStride+(kw-1)*dil] // every read is inside x
+	_ = w[kh*kw-1]
+	if hasAVX2 {
+		dwRowAVX2(y, &x[0], rowStride, &w[0], kh, kw, dil)
+		return
+	}
+	depthwiseRowGo(y, x, rowStride, w, kh, kw, dil)
 }

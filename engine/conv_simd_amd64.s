@@ -157,3 +157,105 @@ dotdone:
 	VZEROUPPER
 	MOVSS X0, ret+48(FP)
 	RET
+
+// func dwRowAVX2(y []float32, x *float32, rowStride int, w *float32, kh, kw, dil int)
+// y[o] += Σ_{i<kh, j<kw} w[i*kw+j] * x[o + i*rowStride + j*dil] for o < len(y):
+// one output row of a stride-1 depthwise convolution, all taps at once.
+// 32 outputs per step in four independent accumulators (one would wait on
+// the FMA latency at every tap), then 8, then one at a time.
+TEXT ·dwRowAVX2(SB), NOSPLIT, $0-72
+	MOVQ y_base+0(FP), DI
+	MOVQ y_len+8(FP), CX
+	MOVQ x+24(FP), SI
+	MOVQ rowStride+32(FP), R8
+	SHLQ $2, R8
+	MOVQ w+40(FP), R9
+	MOVQ dil+64(FP), R12
+	SHLQ $2, R12
+dw32:
+	CMPQ CX, $32
+	JLT dw8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ SI, R13
+	MOVQ R9, R10
+	MOVQ kh+48(FP), AX
+dwrow32:
+	MOVQ R13, DX
+	MOVQ kw+56(FP), BX
+dwcol32:
+	VBROADCASTSS (R10), Y4
+	VFMADD231PS (DX), Y4, Y0
+	VFMADD231PS 32(DX), Y4, Y1
+	VFMADD231PS 64(DX), Y4, Y2
+	VFMADD231PS 96(DX), Y4, Y3
+	ADDQ $4, R10
+	ADDQ R12, DX
+	DECQ BX
+	JNZ dwcol32
+	ADDQ R8, R13
+	DECQ AX
+	JNZ dwrow32
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JMP dw32
+dw8:
+	CMPQ CX, $8
+	JLT dwtail
+	VMOVUPS (DI), Y0
+	MOVQ SI, R13
+	MOVQ R9, R10
+	MOVQ kh+48(FP), AX
+dwrow8:
+	MOVQ R13, DX
+	MOVQ kw+56(FP), BX
+dwcol8:
+	VBROADCASTSS (R10), Y1
+	VFMADD231PS (DX), Y1, Y0
+	ADDQ $4, R10
+	ADDQ R12, DX
+	DECQ BX
+	JNZ dwcol8
+	ADDQ R8, R13
+	DECQ AX
+	JNZ dwrow8
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP dw8
+dwtail:
+	TESTQ CX, CX
+	JEQ dwdone
+	VMOVSS (DI), X0
+	MOVQ SI, R13
+	MOVQ R9, R10
+	MOVQ kh+48(FP), AX
+dwrow1:
+	MOVQ R13, DX
+	MOVQ kw+56(FP), BX
+dwcol1:
+	VMOVSS (R10), X1
+	VFMADD231SS (DX), X1, X0
+	ADDQ $4, R10
+	ADDQ R12, DX
+	DECQ BX
+	JNZ dwcol1
+	ADDQ R8, R13
+	DECQ AX
+	JNZ dwrow1
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	ADDQ $4, SI
+	DECQ CX
+	JMP dwtail
+dwdone:
+	VZEROUPPER
+	RET

@@ -10,3 +10,9 @@ func maxInto(dst, src []float32) { maxIntoGo(dst, src) }
 
 // dotRow returns the dot product of a and b[:len(a)].
 func dotRow(a, b []float32) float32 { return dotRowGo(a, b) }
+
+// depthwiseRow adds to y[o] (o < len(y)) the taps
+// Σ_{i<kh, j<kw} w[i*kw+j] * x[o + i*rowStride + j*dil].
+func depthwiseRow(y, x []float32, rowStride int, w []float32, kh, kw, dil int) {
+	depthwiseRowGo(y, x, rowStride, w, kh, kw, dil)
+}

@@ -36,6 +36,19 @@ func TestSimdLoops(t *testing.T) {
 				t.Fatalf("maxInto n=%d [%d]: %g, want %g", n, i, got[i], want[i])
 			}
 		}
+		img := make([]float32, n+3*20+9)
+		for i := range img {
+			img[i] = float32(rng.NormFloat64())
+		}
+		wk := []float32{0.5, -1, 2, 0.25, 1.5, -0.75}
+		got, want = append([]float32{}, y...), append([]float32{}, y...)
+		depthwiseRow(got, img, 20, wk, 2, 3, 4)
+		depthwiseRowGo(want, img, 20, wk, 2, 3, 4)
+		for i := range got {
+			if d := got[i] - want[i]; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("depthwiseRow n=%d [%d]: %g, want %g", n, i, got[i], want[i])
+			}
+		}
 		d, w := dotRow(y, x), dotRowGo(y, x)
 		if diff := d - w; diff > 1e-4*float32(n+1) || diff < -1e-4*float32(n+1) {
 			t.Fatalf("dotRow n=%d: %g, want %g", n, d, w)

@@ -23,6 +23,8 @@ var convCases = []convCase{
 	{"groups", []int64{2, 4, 6, 6}, []int64{6, 2, 3, 3}, true, map[string]any{"group": 2, "pads": []int64{1, 1, 1, 1}}},
 	{"depthwise", []int64{2, 3, 7, 7}, []int64{3, 1, 3, 3}, true, map[string]any{"group": 3, "pads": []int64{1, 1, 1, 1}}},
 	{"depthwise_mult_stride_dil", []int64{1, 2, 9, 9}, []int64{4, 1, 3, 3}, false, map[string]any{"group": 2, "strides": []int64{2, 2}, "dilations": []int64{2, 1}, "pads": []int64{2, 1, 0, 1}}},
+	{"depthwise_wide", []int64{1, 2, 5, 45}, []int64{2, 1, 3, 3}, true, map[string]any{"group": 2, "pads": []int64{1, 1, 1, 1}}},
+	{"depthwise_wide_dil", []int64{1, 2, 6, 50}, []int64{2, 1, 2, 5}, false, map[string]any{"group": 2, "pads": []int64{1, 3, 0, 2}, "dilations": []int64{2, 2}}},
 	{"pointwise", []int64{2, 5, 4, 3}, []int64{3, 5, 1, 1}, true, nil},
 	{"pointwise_strided", []int64{1, 3, 5, 5}, []int64{2, 3, 1, 1}, false, map[string]any{"strides": []int64{2, 2}}},
 	{"same_lower", []int64{1, 2, 5, 6}, []int64{2, 2, 3, 2}, false, map[string]any{"auto_pad": "SAME_LOWER", "strides": []int64{2, 2}}},

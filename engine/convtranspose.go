@@ -140,10 +140,7 @@ func convTransposeForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 	y := make([]float32, p.n*p.c*p.inP)
 	if bias != nil {
 		for i := 0; i < p.n*p.c; i++ {
-			row, b := y[i*p.inP:(i+1)*p.inP], bias[i%p.c]
-			for j := range row {
-				row[j] = b
-			}
+			fillF32(y[i*p.inP:(i+1)*p.inP], bias[i%p.c])
 		}
 	}
 	p.backwardData(w, x, y)
