@@ -1,12 +1,17 @@
-//go:build cgo
+//go:build cgo && linux
 
 package engine_test
 
 import (
+	"fmt"
 	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/onnxq/onnxq/dataset"
 	"github.com/onnxq/onnxq/engine"
@@ -57,6 +62,86 @@ func BenchmarkModels(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkOpTypes breaks one Go-engine inference of each reference model
+// down by operator type, on one thread, and logs the table: where the time
+// goes, for the kernel owners. Each node's time is the CPU time of the
+// calling thread between the Observe callbacks of its inputs and outputs
+// (it includes page faults on fresh output buffers and GC assists, not the
+// collector's background work on other threads).
+//
+//	go test ./engine -run '^$' -bench BenchmarkOpTypes -benchtime 10x -v
+func BenchmarkOpTypes(b *testing.B) {
+	for _, c := range benchCases {
+		b.Run(c.name, func(b *testing.B) {
+			path := testdata.Path(b, testdata.RealModels[c.model])
+			m, err := evaluate.Open(path, evaluate.Options{Threads: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				engine.SetThreads(0)
+				gemm.SetThreads(0)
+			})
+			prog, err := engine.Compile(m.Graph)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := c.input(b, m)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			per, nodes := map[string]time.Duration{}, map[string]int{}
+			var total time.Duration
+			var last time.Duration
+			opts := &engine.RunOptions{Observe: func(v *graph.Value, _ *graph.Tensor) {
+				now := threadCPU(b)
+				if v.Producer != nil {
+					per[v.Producer.OpType] += now - last
+				}
+				last = now
+			}}
+			prog.Run(in, nil) // warm up
+			for _, n := range m.Graph.Graph.Nodes {
+				nodes[n.OpType]++
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				start := threadCPU(b)
+				last = start
+				if _, err := prog.Run(in, opts); err != nil {
+					b.Fatal(err)
+				}
+				total += threadCPU(b) - start
+			}
+			types := make([]string, 0, len(per))
+			for k := range per {
+				types = append(types, k)
+			}
+			sort.Slice(types, func(i, j int) bool { return per[types[i]] > per[types[j]] })
+			n := float64(b.N)
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "%s: %.3f ms of thread CPU per inference\n", c.name, ms(total)/n)
+			for _, k := range types {
+				fmt.Fprintf(&sb, "  %-20s %4d nodes %9.3f ms %5.1f%%\n", k, nodes[k], ms(per[k])/n, 100*float64(per[k])/float64(total))
+			}
+			b.Log(sb.String())
+			b.ReportMetric(ms(total)/n, "thread-cpu-ms/inference")
+		})
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// threadCPU is the CPU time of the calling OS thread
+// (CLOCK_THREAD_CPUTIME_ID); the caller locks its goroutine to the thread.
+func threadCPU(b *testing.B) time.Duration {
+	const clockThreadCPUTime = 3
+	var ts syscall.Timespec
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		b.Fatal(errno)
+	}
+	return time.Duration(ts.Nano())
 }
 
 // cpuTime is the CPU time (user + system) the process has used. On a
