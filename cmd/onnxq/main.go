@@ -30,6 +30,8 @@ func commands() []*cli.Command {
 		evalCommand(),
 		calibrateCommand(),
 		withBudget(insertQDQCommand()),
+		finetuneCommand(),
+		exportCommand(),
 		compareCommand(),
 		analyzeCommand(),
 	}
