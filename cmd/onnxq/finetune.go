@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 
@@ -21,12 +23,13 @@ func finetuneCommand() *cli.Command {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the fine-tuned QDQ model to write (float weights behind Q/DQ; see 'onnxq export')", Required: true},
 		&cli.StringFlag{Name: "labels", Usage: "label array key in the --data .npz"},
 		&cli.StringFlag{Name: "labels-file", Usage: "labels as an idx1 file or .npy (for MNIST idx data)"},
-		&cli.StringFlag{Name: "teacher", Usage: "float model to distil from (no labels needed)"},
-		&cli.StringFlag{Name: "loss", Usage: "ce (labels), kl or mse (distillation); default ce with labels, kl with --teacher"},
-		&cli.Float64Flag{Name: "temperature", Value: 1, Usage: "softmax temperature of the kl loss"},
+		&cli.StringFlag{Name: "teacher", Usage: "float model to distil from (no labels needed; default without labels: MODEL itself when it is a float model)"},
+		&cli.StringFlag{Name: "loss", Usage: "ce (labels), kl or mse (distillation); default ce with labels, kl with a teacher"},
+		&cli.Float64Flag{Name: "temperature", Usage: "softmax temperature of the ce and kl losses (0: the median spread of the reference logits)"},
 		&cli.IntFlag{Name: "epochs", Value: 1},
 		&cli.IntFlag{Name: "max-steps", Usage: "stop after this many optimizer steps"},
-		&cli.IntFlag{Name: "batch-size", Value: 32},
+		&cli.IntFlag{Name: "batch-size", Value: 32, Usage: "samples per optimizer step, whatever the model's own batch size"},
+		&cli.BoolFlag{Name: "accumulate", Usage: "run the samples of a batch one by one and accumulate gradients (default: run the batch at once in a re-batched copy of the model when it computes the same thing)"},
 		&cli.Float64Flag{Name: "lr", Value: 1e-4, Usage: "learning rate"},
 		&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam or sgd (with momentum)"},
 		&cli.Float64Flag{Name: "momentum", Value: 0.9},
@@ -41,6 +44,7 @@ func finetuneCommand() *cli.Command {
 		&cli.BoolFlag{Name: "resume", Usage: "continue from --checkpoint"},
 		&cli.StringFlag{Name: "eval", Usage: "labelled evaluation data, scored after each epoch (.npz with labels, or an idx file with --eval-labels-file)"},
 		&cli.StringFlag{Name: "eval-labels-file", Usage: "labels of --eval as an idx1 file or .npy"},
+		&cli.IntFlag{Name: "eval-limit", Usage: "score only the first this many --eval samples (0: all)"},
 		&cli.IntFlag{Name: "early-stop", Usage: "stop after this many epochs without a better evaluation score"},
 		&cli.StringFlag{Name: "calib", Usage: "calibration data when MODEL is a float model (default: the first 200 --data samples)"},
 		jsonFlag)
@@ -135,8 +139,13 @@ func finetuneAction(c *cli.Context) error {
 		Schedule: qat.Schedule(c.String("schedule")), WarmupSteps: c.Int("warmup"), Seed: c.Uint64("seed"),
 		LearnScales: c.Bool("learn-scales"), Temperature: c.Float64("temperature"),
 		CheckpointPath: c.String("checkpoint"), CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
-		EarlyStop: c.Int("early-stop"),
+		EarlyStop: c.Int("early-stop"), Accumulate: c.Bool("accumulate"),
 	}
+	// Ctrl-C stops training after the current step and writes the
+	// checkpoint (with --checkpoint), from which --resume continues.
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	cfg.Context = ctx
 	if s := c.String("bits-schedule"); s != "" {
 		if cfg.Bits, err = parseBitsSchedule(s); err != nil {
 			return userErrorf("--bits-schedule: %v", err)
@@ -151,6 +160,16 @@ func finetuneAction(c *cli.Context) error {
 		}
 		if data.Teacher, err = engine.Compile(tm); err != nil {
 			return userErrorf("--teacher %s: %v", c.String("teacher"), err)
+		}
+		cfg.Loss = qat.DistillKL
+	case labels == nil && !hasQDQ(m):
+		// Label-free from a float model: it is its own teacher.
+		fm, err := qat.CloneModel(m)
+		if err != nil {
+			return err
+		}
+		if data.Teacher, err = engine.Compile(fm); err != nil {
+			return userErrorf("%s: %v", in, err)
 		}
 		cfg.Loss = qat.DistillKL
 	case labels == nil:
@@ -195,6 +214,12 @@ func finetuneAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		if n := c.Int("eval-limit"); n > 0 && n < evSrc.Len() {
+			if evSrc, err = dataset.Slice(evSrc, 0, n); err != nil {
+				return err
+			}
+			evLabels = evLabels[:n]
+		}
 		cfg.Eval = func(em *graph.Model) (float64, error) { return top1(em, evSrc, evLabels) }
 	}
 	bar := newProgress(c, int64(cfg.Epochs*((src.Len()+max(cfg.BatchSize, 1)-1)/max(cfg.BatchSize, 1))), "training")
@@ -219,7 +244,14 @@ func finetuneAction(c *cli.Context) error {
 		return err
 	}
 	return writeResult(c, report, func(c *cli.Context) error {
-		fmt.Fprintf(c.App.Writer, "wrote %s: %d steps in %d epochs (%s), final loss %.4f, %.0f samples/s\n", out, res.Steps, res.Epochs, res.StoppedBy, res.FinalLoss, res.Throughput)
+		how := "batches run at once"
+		if !res.Rebatched {
+			how = "gradients accumulated sample by sample"
+		}
+		fmt.Fprintf(c.App.Writer, "wrote %s: %d steps in %d epochs (%s), final loss %.4f, temperature %.4g, %.0f samples/s, %s\n", out, res.Steps, res.Epochs, res.StoppedBy, res.FinalLoss, res.Temperature, res.Throughput, how)
+		if res.Accumulated != "" {
+			fmt.Fprintf(c.App.Writer, "note: %s\n", res.Accumulated)
+		}
 		for i, s := range res.Scores {
 			fmt.Fprintf(c.App.Writer, "epoch %d: top-1 %.2f%%\n", i+1, 100*s)
 		}
