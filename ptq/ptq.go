@@ -48,6 +48,8 @@ type Config struct {
 	ActBits    int
 	// WeightMethod chooses weight scales (default: see weightMethod).
 	WeightMethod WeightMethod
+	// Placement is rewrite.PlaceSpeed (default) or rewrite.PlaceSize.
+	Placement rewrite.Placement
 	// SymmetricActivations forces activation zero points to 0 (int8).
 	SymmetricActivations bool
 	ExcludeNodes         []string
@@ -65,7 +67,7 @@ func Defaults() Config {
 
 // Options derives the annotation options from the configuration.
 func (c Config) Options() (rewrite.Options, error) {
-	o := rewrite.Options{PerChannel: c.PerChannel, ExcludeNodes: c.ExcludeNodes, ExcludeOps: c.ExcludeOps, Nodes: c.Nodes}
+	o := rewrite.Options{PerChannel: c.PerChannel, ExcludeNodes: c.ExcludeNodes, ExcludeOps: c.ExcludeOps, Nodes: c.Nodes, Placement: c.Placement}
 	var err error
 	if o.Weights, err = weightType(max(c.WeightBits, 0)); err != nil {
 		return o, err
@@ -132,9 +134,25 @@ func RecordTypes(prog *engine.Program, sample map[string]*graph.Tensor) error {
 	_, err := prog.Run(sample, &engine.RunOptions{Observe: func(v *graph.Value, t *graph.Tensor) {
 		if v.Type == nil {
 			v.Type = graph.TensorType(t.DType, t.Shape)
+			return
+		}
+		// Intermediate values whose dims inference left unknown (dynamic
+		// models) take the observed ones: placement compares tensor
+		// sizes. Graph inputs and outputs keep their declared types.
+		if dims, ok := v.Shape(); ok && v.Producer != nil && !v.IsGraphOutput() && hasUnknown(dims) && v.ElemType() == t.DType {
+			v.Type = graph.TensorType(t.DType, t.Shape)
 		}
 	}})
 	return err
+}
+
+func hasUnknown(dims []int64) bool {
+	for _, d := range dims {
+		if d < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Calibrate runs every sample of src through prog and returns the

@@ -35,7 +35,19 @@ type Options struct {
 	Nodes map[string]NodeOverride
 	// Rules is the per-op rule table (default DefaultRules).
 	Rules map[string]OpRule
+	// Placement chooses between speed (the default: light operators are
+	// quantized only where that adds no Q/DQ conversions, see
+	// PlaceForSpeed) and size (every operator the rules allow).
+	Placement Placement
 }
+
+// Placement says what quantization placement optimizes.
+type Placement string
+
+const (
+	PlaceSpeed Placement = "speed"
+	PlaceSize  Placement = "size"
+)
 
 // NodeOverride changes the settings of one node. Zero fields inherit.
 type NodeOverride struct {
@@ -53,6 +65,9 @@ func (o *Options) defaults() {
 	}
 	if o.Rules == nil {
 		o.Rules = DefaultRules
+	}
+	if o.Placement == "" {
+		o.Placement = PlaceSpeed
 	}
 }
 
@@ -138,6 +153,17 @@ func (p *Plan) GroupMembers(rep *graph.Value) []*graph.Value {
 // graph.InferShapes first): only float tensors are quantized.
 func Annotate(m *graph.Model, opts Options) (*Plan, error) {
 	opts.defaults()
+	switch opts.Placement {
+	case PlaceSpeed:
+		return placeForSpeed(m, opts)
+	case PlaceSize:
+		return annotate(m, opts, nil)
+	}
+	return nil, fmt.Errorf("placement %q: want speed or size", opts.Placement)
+}
+
+// annotate is Annotate with some nodes kept in float for the given reasons.
+func annotate(m *graph.Model, opts Options, skip map[*graph.Node]string) (*Plan, error) {
 	p := &Plan{Model: m, Options: opts, Specs: map[*graph.Value]*Spec{}}
 	exclNode := map[string]bool{}
 	for _, n := range opts.ExcludeNodes {
@@ -209,6 +235,8 @@ func Annotate(m *graph.Model, opts Options) (*Plan, error) {
 			p.Decisions = append(p.Decisions, Decision{n, false, "operator domain " + n.Domain})
 		case exclNode[n.Name] || opts.Nodes[n.Name].Exclude:
 			p.Decisions = append(p.Decisions, Decision{n, false, "excluded by name"})
+		case skip[n] != "":
+			p.Decisions = append(p.Decisions, Decision{n, false, skip[n]})
 		case exclOp[n.OpType]:
 			p.Decisions = append(p.Decisions, Decision{n, false, "op type excluded"})
 		case !ok:

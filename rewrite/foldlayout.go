@@ -7,8 +7,8 @@ import (
 )
 
 // FoldConstantLayout evaluates layout-only operators (Reshape, Flatten,
-// Squeeze, Unsqueeze, Transpose, Identity) whose inputs are all
-// constants, replacing them by initializers. Exporters often store a
+// Squeeze, Unsqueeze, Transpose, Identity) and ConstantOfShape whose
+// inputs are all constants, replacing them by initializers. Exporters often store a
 // weight in one layout and reshape it at run time (mnist-7 reshapes its
 // MatMul weight); folding makes such weights visible to the quantizer.
 // Only data is moved, never computed, so the pass needs no engine.
@@ -23,6 +23,39 @@ var layoutFolds = map[string]func(n *graph.Node, opset int64) (*graph.Tensor, er
 	"Unsqueeze": foldUnsqueeze,
 	"Transpose": foldTranspose,
 	"Identity":  func(n *graph.Node, _ int64) (*graph.Tensor, error) { return n.Inputs[0].Const, nil },
+	"ConstantOfShape": foldConstantOfShape,
+}
+
+// maxFoldElements bounds the tensors constant folding creates, so that a
+// model asking for a huge ConstantOfShape does not blow up in memory.
+const maxFoldElements = 1 << 24
+
+func foldConstantOfShape(n *graph.Node, _ int64) (*graph.Tensor, error) {
+	dims, err := n.Inputs[0].Const.Int64s()
+	if err != nil {
+		return nil, err
+	}
+	count := int64(1)
+	for _, d := range dims {
+		if d < 0 {
+			return nil, fmt.Errorf("ConstantOfShape dim %d is negative", d)
+		}
+		count *= d
+		if count > maxFoldElements {
+			return nil, fmt.Errorf("ConstantOfShape of %v is too large to fold", dims)
+		}
+	}
+	fill := graph.MustTensor(graph.Float, []int64{1}, []float32{0})
+	if v, err := n.AttrTensor("value"); err != nil {
+		return nil, err
+	} else if v != nil {
+		fill = v
+	}
+	out := graph.Zeros(fill.DType, dims)
+	for i := 0; i < out.Len(); i++ {
+		copyElem(out.Data, i, fill.Data, 0)
+	}
+	return out, nil
 }
 
 func foldConstantLayout(m *graph.Model, log *Log) error {

@@ -338,3 +338,36 @@ func TestWeightParamsMSEClipsOutliersAt4Bits(t *testing.T) {
 		t.Fatalf("MSE params %+v (error %g) do not beat min-max %+v (error %g)", mse[0], errOf(mse[0]), mm[0], errOf(mm[0]))
 	}
 }
+
+// TestPlacementKeepsLightOpsOffFloatIslands builds x -> Conv -> HardSigmoid
+// (no integer kernel) -> Add(·, y) -> Sigmoid (graph output), where
+// quantizing the Add would need a QuantizeLinear on the HardSigmoid's
+// output just for it: speed placement keeps the Add in float, size
+// placement quantizes it.
+func TestPlacementKeepsLightOpsOffFloatIslands(t *testing.T) {
+	build := func() (*graph.Model, *graph.Value) {
+		b := graph.NewBuilder(13)
+		x := b.Input("x", graph.Float, 1, 2, 4, 4)
+		c := graph.SetType(b.Op("Conv", []*graph.Value{x, b.Floats("w", []int64{2, 2, 1, 1}, 1, 2, 3, 4)}, nil), graph.Float, 1, 2, 4, 4)
+		h := graph.SetType(b.Op("HardSigmoid", []*graph.Value{c}, nil), graph.Float, 1, 2, 4, 4)
+		y := b.Input("y", graph.Float, 1, 2, 4, 4)
+		a := graph.SetType(b.Op("Add", []*graph.Value{h, y}, nil), graph.Float, 1, 2, 4, 4)
+		b.Output(graph.SetType(b.Op("Sigmoid", []*graph.Value{a}, nil), graph.Float, 1, 2, 4, 4))
+		return b.Model(), a
+	}
+	for _, tc := range []struct {
+		placement Placement
+		addQuant  bool
+	}{{PlaceSpeed, false}, {PlaceSize, true}} {
+		m, a := build()
+		p, err := Annotate(m, Options{Placement: tc.placement})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range p.Decisions {
+			if d.Node == a.Producer && d.Quantized != tc.addQuant {
+				t.Errorf("%s placement: Add quantized=%v (%s), want %v", tc.placement, d.Quantized, d.Reason, tc.addQuant)
+			}
+		}
+	}
+}
