@@ -150,6 +150,18 @@ func (p *convPlan) col2imParallel(cols []float32, b int, dx []float32) {
 // depthwiseBackwardData is the adjoint of depthwiseForward in the input:
 // each thread owns a disjoint set of input channels of dx.
 func (p *convPlan) depthwiseBackwardData(w, dy, dx []float32) {
+	if q := p.adjointDepthwise(); q != nil {
+		// dX is the stride-1 depthwise correlation of dY with the flipped
+		// kernel: the forward kernel, on the adjoint geometry.
+		wf := make([]float32, len(w))
+		for m := 0; m < p.m; m++ {
+			for t := 0; t < p.k; t++ {
+				wf[m*p.k+t] = w[m*p.k+p.k-1-t]
+			}
+		}
+		q.depthwiseForwardRows(dy, wf, dx)
+		return
+	}
 	win, spans := p.win, p.depthwiseSpans()
 	H, W := win.in[0], win.in[1]
 	KH, KW := win.kernel[0], win.kernel[1]
@@ -235,6 +247,28 @@ func (p *convPlan) depthwiseBackwardWeights(x, dy, dw []float32) {
 			}
 		}
 	})
+}
+
+// adjointDepthwise returns the plan of the depthwise convolution that
+// computes this one's input gradient, when there is one: stride 1, one
+// output channel per input channel, and padding no larger than the
+// kernel's extent. Its input is dY, its output dX; with pad p and extent
+// e = (k-1)·dil+1, its padding is e-1-p at the start.
+func (p *convPlan) adjointDepthwise() *convPlan {
+	w := p.win
+	if p.mg != 1 || w.stride[0] != 1 || w.stride[1] != 1 {
+		return nil
+	}
+	q := *p
+	q.win = &window{in: w.out, out: w.in, kernel: w.kernel, stride: w.stride, dil: w.dil, padB: make([]int, 2), padE: make([]int, 2)}
+	for d := 0; d < 2; d++ {
+		q.win.padB[d] = (w.kernel[d]-1)*w.dil[d] - w.padB[d]
+		if q.win.padB[d] < 0 {
+			return nil
+		}
+	}
+	q.inP, q.outP = p.outP, p.inP
+	return &q
 }
 
 // colSpan is, for one kernel column j of a 2-D window, the output
