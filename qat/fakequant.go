@@ -140,6 +140,9 @@ func quantizeRange(x, scale float32, zp, qmin, qmax int64) (q int64, clipped int
 	return int64(v), 0
 }
 
+// fqGrain is the number of elements worth a goroutine of its own.
+const fqGrain = 1 << 14
+
 func fakeQuantForward(ctx *engine.Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	x, scale, zp := in[0], in[1], in[2]
 	xs, err := x.Float32s()
@@ -155,11 +158,21 @@ func fakeQuantForward(ctx *engine.Context, in []*graph.Tensor) ([]*graph.Tensor,
 		return nil, err
 	}
 	out := make([]float32, len(xs))
-	for i, v := range xs {
-		k := l.index(i)
-		q, _ := quantizeRange(v, s[k], z[k], qmin, qmax)
-		out[i] = quant.Dequantize(q, s[k], z[k])
-	}
+	engine.ParallelFor(len(xs), fqGrain, func(lo, hi int) {
+		if l.nparams == 1 {
+			s0, z0 := s[0], z[0]
+			for i, v := range xs[lo:hi] {
+				q, _ := quantizeRange(v, s0, z0, qmin, qmax)
+				out[lo+i] = quant.Dequantize(q, s0, z0)
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
+			k := l.index(i)
+			q, _ := quantizeRange(xs[i], s[k], z[k], qmin, qmax)
+			out[i] = quant.Dequantize(q, s[k], z[k])
+		}
+	})
 	return []*graph.Tensor{graph.MustTensor(graph.Float, x.Shape, out)}, nil
 }
 
@@ -185,38 +198,43 @@ func fakeQuantBackward(ctx *engine.Context, in, _, dout []*graph.Tensor) ([]*gra
 	}
 	lsq := ctx.Node.AttrInt("lsq", 0) == 1
 	dx := make([]float32, len(xs))
-	var ds []float64
-	if lsq {
-		ds = make([]float64, len(s))
+	if !lsq {
+		engine.ParallelFor(len(xs), fqGrain, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				k := 0
+				if l.nparams > 1 {
+					k = l.index(i)
+				}
+				if _, clip := quantizeRange(xs[i], s[k], z[k], qmin, qmax); clip == 0 {
+					dx[i] = d[i]
+				}
+			}
+		})
+		return []*graph.Tensor{graph.MustTensor(graph.Float, x.Shape, dx), nil, nil}, nil
 	}
+	// With LSQ, the sums per scale run in one goroutine, in element order,
+	// so they do not depend on the number of threads.
+	ds := make([]float64, len(s))
 	for i, v := range xs {
 		k := l.index(i)
 		_, clip := quantizeRange(v, s[k], z[k], qmin, qmax)
-		if clip == 0 {
+		var g float64
+		switch clip {
+		case 0:
 			dx[i] = d[i]
+			r := float64(v / s[k])
+			g = math.RoundToEven(r) - r
+		case -1:
+			g = float64(qmin - z[k])
+		case 1:
+			g = float64(qmax - z[k])
 		}
-		if lsq {
-			var g float64
-			switch clip {
-			case 0:
-				r := float64(v / s[k])
-				g = math.RoundToEven(r) - r
-			case -1:
-				g = float64(qmin - z[k])
-			case 1:
-				g = float64(qmax - z[k])
-			}
-			ds[k] += g * float64(d[i])
-		}
+		ds[k] += g * float64(d[i])
 	}
-	outs := []*graph.Tensor{graph.MustTensor(graph.Float, x.Shape, dx), nil, nil}
-	if lsq {
-		gscale := 1 / math.Sqrt(float64(l.countPer(len(xs)))*float64(max(qmax, 1)))
-		g32 := make([]float32, len(ds))
-		for k, v := range ds {
-			g32[k] = float32(v * gscale)
-		}
-		outs[1] = graph.MustTensor(graph.Float, scale.Shape, g32)
+	gscale := 1 / math.Sqrt(float64(l.countPer(len(xs)))*float64(max(qmax, 1)))
+	g32 := make([]float32, len(ds))
+	for k, v := range ds {
+		g32[k] = float32(v * gscale)
 	}
-	return outs, nil
+	return []*graph.Tensor{graph.MustTensor(graph.Float, x.Shape, dx), graph.MustTensor(graph.Float, scale.Shape, g32), nil}, nil
 }
