@@ -16,10 +16,7 @@ var activationOps = map[string]unaryDef{
 			v32: func(dst, src []float32) {
 				src = src[:len(dst)]
 				for i, v := range src {
-					if v < 0 {
-						v *= a32
-					}
-					dst[i] = v
+					dst[i] = max(v, 0) + a32*min(v, 0) // branch-free; keeps NaN
 				}
 			},
 			f: func(x float64) float64 {

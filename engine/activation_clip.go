@@ -110,7 +110,10 @@ func clipKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	x := in[0]
 	if src, ok := x.Data.([]float32); ok {
 		l, h := float32(lo), float32(hi)
-		dst := make([]float32, len(src))
+		dst := src
+		if !ctx.Reusable(0) {
+			dst = make([]float32, len(src))
+		}
 		ParallelFor(len(src), 1<<15, func(a, b int) { clip32(dst[a:b], src[a:b], l, h) })
 		return one(f32out(x.Shape, dst))
 	}
@@ -126,20 +129,14 @@ func clipKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			return v
 		},
 	}
-	return oneErr(applyUnary(x, fns))
+	return oneErr(applyUnary(x, fns, false))
 }
 
 // clip32 writes src clamped to [lo, hi] into dst.
 func clip32(dst, src []float32, lo, hi float32) {
 	src = src[:len(dst)]
 	for i, v := range src {
-		if v < lo {
-			v = lo
-		}
-		if v > hi {
-			v = hi
-		}
-		dst[i] = v
+		dst[i] = min(max(v, lo), hi) // branch-free; keeps NaN
 	}
 }
 

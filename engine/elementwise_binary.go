@@ -242,8 +242,41 @@ func arithKernel(op binOp) Kernel {
 		if err := needInputs(in, 2); err != nil {
 			return nil, err
 		}
+		if t, ok := binaryInPlace(ctx, in[0], in[1], op); ok {
+			return one(t)
+		}
 		return oneErr(numericBinary(in[0], in[1], op))
 	}
+}
+
+// binaryInPlace computes a float32 op over an input buffer the runner lets
+// it reuse (Context.Reusable) when that input already has the result's
+// shape; ok is false when it does not apply.
+func binaryInPlace(ctx *Context, a, b *graph.Tensor, op binOp) (*graph.Tensor, bool) {
+	ad, ok1 := a.Data.([]float32)
+	bd, ok2 := b.Data.([]float32)
+	if !ok1 || !ok2 || a.DType != graph.Float || b.DType != graph.Float {
+		return nil, false
+	}
+	shape, err := BroadcastShape(a.Shape, b.Shape)
+	if err != nil {
+		return nil, false
+	}
+	var dst []float32
+	switch {
+	case ctx.Reusable(0) && sameShape(a.Shape, shape):
+		dst = ad
+	case ctx.Reusable(1) && sameShape(b.Shape, shape):
+		dst = bd
+	default:
+		return nil, false
+	}
+	p := newPlan(shape, a.Shape, b.Shape)
+	vec := vecFor[float32](op)
+	p.parallelRuns(func(o int, offs []int, n int) {
+		vec(dst[o:o+n], ad[offs[0]:], p.istep[0], bd[offs[1]:], p.istep[1])
+	})
+	return f32out(shape, dst), true
 }
 
 // oneErr wraps a single result.

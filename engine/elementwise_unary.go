@@ -63,10 +63,7 @@ var unaryOps = map[string]unaryDef{
 			v32: func(dst, src []float32) {
 				src = src[:len(dst)]
 				for i, v := range src {
-					if v < 0 {
-						v = 0
-					}
-					dst[i] = v
+					dst[i] = max(v, 0) // branch-free; keeps NaN
 				}
 			},
 		}
@@ -120,11 +117,16 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-// applyUnary computes fns on every element of t, keeping its type.
-func applyUnary(t *graph.Tensor, fns unaryFns) (*graph.Tensor, error) {
+// applyUnary computes fns on every element of t, keeping its type. With
+// inPlace, a float32 result is written over t's data (see
+// Context.Reusable).
+func applyUnary(t *graph.Tensor, fns unaryFns, inPlace bool) (*graph.Tensor, error) {
 	switch src := t.Data.(type) {
 	case []float32:
-		dst := make([]float32, len(src))
+		dst := src
+		if !inPlace {
+			dst = make([]float32, len(src))
+		}
 		if fns.v32 != nil {
 			ParallelFor(len(src), 1<<15, func(lo, hi int) { fns.v32(dst[lo:hi], src[lo:hi]) })
 			return out(t.DType, t.Shape, dst), nil
@@ -147,7 +149,7 @@ func applyUnary(t *graph.Tensor, fns unaryFns) (*graph.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := applyUnary(w, fns)
+		r, err := applyUnary(w, fns, true)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +175,7 @@ func unaryKernel(def unaryDef) Kernel {
 		if err := needInputs(in, 1); err != nil {
 			return nil, err
 		}
-		return oneErr(applyUnary(in[0], def.fns(ctx.Node)))
+		return oneErr(applyUnary(in[0], def.fns(ctx.Node), ctx.Reusable(0)))
 	}
 }
 

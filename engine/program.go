@@ -16,7 +16,18 @@ type Context struct {
 	prog  *Program
 	env   Env
 	opts  *RunOptions
+	// reusable marks the inputs whose float32 buffer the kernel may
+	// overwrite (see Reusable).
+	reusable []bool
 }
+
+// Reusable reports whether the kernel may write its output into input i's
+// buffer: the input is a float32 value computed by an earlier node, this
+// node is its last reader, nothing else (graph outputs, kept values,
+// other live values that share the buffer, this node's other inputs)
+// refers to that buffer. Element-wise kernels use it to run in place,
+// which saves an allocation and keeps the data in cache.
+func (c *Context) Reusable(i int) bool { return i < len(c.reusable) && c.reusable[i] }
 
 // RunSubgraph executes a subgraph of the current node (an If branch, a
 // Loop body) with the given values for its inputs; values of enclosing
@@ -183,6 +194,50 @@ func (p *Program) Run(inputs map[string]*graph.Tensor, opts *RunOptions) (map[st
 	return out, nil
 }
 
+// reusableInputs decides Context.Reusable for node n (index i of g).
+func reusableInputs(n *graph.Node, in []*graph.Tensor, i int, g *graph.Graph, env Env, last map[*graph.Value]int, keep map[*graph.Value]bool) []bool {
+	var r []bool
+	for k, v := range n.Inputs {
+		if v == nil || v.Producer == nil || v.Graph != g || last[v] != i || keep[v] {
+			continue
+		}
+		key, ok := bufferKey(in[k])
+		if !ok {
+			continue
+		}
+		shared := 0
+		for _, t := range env {
+			if tk, ok := bufferKey(t); ok && tk == key {
+				shared++
+			}
+		}
+		for j, w := range n.Inputs {
+			if j != k && w == v {
+				shared++ // the same value read twice by this node
+			}
+		}
+		if shared != 1 {
+			continue
+		}
+		if r == nil {
+			r = make([]bool, len(n.Inputs))
+		}
+		r[k] = true
+	}
+	return r
+}
+
+// bufferKey identifies the array behind a float32 tensor: the address of
+// the last element within the slice's capacity, which every view made by
+// reslicing (a[i:j]) shares with the slice it came from.
+func bufferKey(t *graph.Tensor) (*float32, bool) {
+	d, ok := t.Data.([]float32)
+	if !ok || cap(d) == 0 {
+		return nil, false
+	}
+	return &d[:cap(d)][cap(d)-1], true
+}
+
 // CheckInput verifies that t fits the declared type and static shape of
 // the graph input v.
 func CheckInput(v *graph.Value, t *graph.Tensor) error {
@@ -268,6 +323,7 @@ func (p *Program) runGraph(g *graph.Graph, env Env, opts *RunOptions) error {
 			in = append(in, t)
 		}
 		ctx := &Context{Node: n, Opset: p.Model.Opset(n.Domain), prog: p, env: env, opts: opts}
+		ctx.reusable = reusableInputs(n, in, i, g, env, last, keep)
 		outs, err := callForward(op, ctx, in)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Label(), err)
