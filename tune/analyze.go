@@ -98,8 +98,13 @@ func Analyze(s *Session, opts AnalyzeOptions) (*Analysis, error) {
 	a := &Analysis{Precision: p, Method: string(s.Config.Method), CalibSamples: s.Stats.Samples, EvalSamples: s.EvalSamples(), Float: s.Float}
 	var err error
 	all := s.Uniform(p)
-	if _, a.Quantized, err = s.Evaluate(all); err != nil {
+	if a.Quantized, err = s.Evaluate(all); err != nil {
 		return nil, fmt.Errorf("all layers at %s: %w", p, err)
+	}
+	// The models with one layer left in float differ from this one only
+	// downstream of that layer.
+	if err := s.AddBase(all); err != nil {
+		return nil, err
 	}
 	groups := groupOf(s.Plan)
 	total := 2 * len(s.Layers)
@@ -107,13 +112,13 @@ func Analyze(s *Session, opts AnalyzeOptions) (*Analysis, error) {
 		sens := Sensitivity{Layer: l}
 		alone := s.Uniform(Float)
 		alone[l.Name] = s.clamp(l, p)
-		if _, sens.Alone, err = s.Evaluate(alone); err != nil {
+		if sens.Alone, err = s.Evaluate(alone); err != nil {
 			return nil, fmt.Errorf("layer %s alone: %w", l.Name, err)
 		}
 		s.progress("sensitivity", 2*i+1, total)
 		rest := s.Uniform(p)
 		rest[l.Name] = Float
-		if _, sens.LeftFloat, err = s.Evaluate(rest); err != nil {
+		if sens.LeftFloat, err = s.Evaluate(rest); err != nil {
 			return nil, fmt.Errorf("layer %s in float: %w", l.Name, err)
 		}
 		s.progress("sensitivity", 2*i+2, total)
@@ -156,7 +161,7 @@ func (a *Analysis) curve(s *Session, p Precision) error {
 		for _, l := range a.Layers[:k] {
 			c[l.Name] = Float
 		}
-		_, m, err := s.Evaluate(c)
+		m, err := s.Evaluate(c)
 		if err != nil {
 			return err
 		}

@@ -42,7 +42,17 @@ type reference struct {
 	top1    *float64
 }
 
-func newReference(r evaluate.Runner, m *graph.Model, data EvalData) (*reference, error) {
+// runFunc runs the model being measured on sample i of the evaluation
+// data.
+type runFunc func(i int, sample map[string]*graph.Tensor) (map[string]*graph.Tensor, error)
+
+func runnerFunc(r evaluate.Runner) runFunc {
+	return func(_ int, sample map[string]*graph.Tensor) (map[string]*graph.Tensor, error) { return r.Run(sample) }
+}
+
+// newReference runs the float model m (with run) on data and keeps its
+// outputs; outs, when not nil, are those outputs already computed.
+func newReference(run runFunc, m *graph.Model, data EvalData, outs []map[string]*graph.Tensor) (*reference, error) {
 	ref := &reference{data: data}
 	for _, v := range m.Graph.Outputs {
 		ref.outputs = append(ref.outputs, v.Name)
@@ -62,13 +72,17 @@ func newReference(r evaluate.Runner, m *graph.Model, data EvalData) (*reference,
 	}
 	var tally evaluate.Tally
 	for i := 0; i < data.Source.Len(); i++ {
-		sample, err := data.Source.Sample(i)
-		if err != nil {
-			return nil, fmt.Errorf("evaluation sample %d: %w", i, err)
-		}
-		out, err := r.Run(sample)
-		if err != nil {
-			return nil, fmt.Errorf("float model, evaluation sample %d: %w", i, err)
+		var out map[string]*graph.Tensor
+		if outs != nil {
+			out = outs[i]
+		} else {
+			sample, err := data.Source.Sample(i)
+			if err != nil {
+				return nil, fmt.Errorf("evaluation sample %d: %w", i, err)
+			}
+			if out, err = run(i, sample); err != nil {
+				return nil, fmt.Errorf("float model, evaluation sample %d: %w", i, err)
+			}
 		}
 		ref.values = append(ref.values, out)
 		if err := ref.score(&tally, i, out); err != nil {
@@ -97,7 +111,7 @@ func (ref *reference) score(t *evaluate.Tally, i int, out map[string]*graph.Tens
 }
 
 // measure runs a model and compares it with the reference.
-func (ref *reference) measure(r evaluate.Runner) (*Measurement, error) {
+func (ref *reference) measure(run runFunc) (*Measurement, error) {
 	errs := make([]Error, len(ref.outputs))
 	var tally evaluate.Tally
 	for i := range ref.values {
@@ -105,7 +119,7 @@ func (ref *reference) measure(r evaluate.Runner) (*Measurement, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evaluation sample %d: %w", i, err)
 		}
-		out, err := r.Run(sample)
+		out, err := run(i, sample)
 		if err != nil {
 			return nil, fmt.Errorf("evaluation sample %d: %w", i, err)
 		}

@@ -286,7 +286,7 @@ func aloneNoise(s *Session, allowed []Precision, res *SearchResult) (map[string]
 			}
 			c := s.Uniform(Float)
 			c[l.Name] = p
-			_, m, err := s.Evaluate(c)
+			m, err := s.Evaluate(c)
 			if err != nil {
 				return nil, fmt.Errorf("layer %s alone at %s: %w", l.Name, p, err)
 			}

@@ -13,8 +13,10 @@ import (
 
 // Options adjust a Session.
 type Options struct {
-	// Backend measures the variants (default GoBackend): the many
-	// measurements of the sensitivity analysis run on it.
+	// Backend measures the variants: the many measurements of the
+	// sensitivity analysis run on it. Nil means onnxq's engine, with the
+	// tensors of the float model (and of bases added with AddBase) kept,
+	// so that a variant only recomputes the nodes it changes.
 	Backend Backend
 	// Verify, if set, measures the variants a budget is decided on (the
 	// few of a search's bisection and its result), e.g. ORTBackend, so the
@@ -54,9 +56,15 @@ type Session struct {
 	ref     *reference // measured with backend
 	vref    *reference // measured with opts.Verify, made on first use
 	eval    EvalData
+	fast    EvalData // the first MeasureSamples of eval
 	backend Backend
-	opts    Options
-	layerOf map[string]int // node name -> index in Layers
+	// cache turns on the bases: variants measured with Measure only
+	// recompute what differs from the closest base.
+	cache      bool
+	bases      []*base
+	cacheBytes int64
+	opts       Options
+	layerOf    map[string]int // node name -> index in Layers
 }
 
 // NewSession normalizes m (in place) with cfg, calibrates every float
@@ -67,10 +75,10 @@ func NewSession(m *graph.Model, calib dataset.Source, eval EvalData, cfg ptq.Con
 	if cfg.WeightBits != 8 || cfg.ActBits != 8 {
 		return nil, fmt.Errorf("the base configuration must be 8-bit weights and activations (got %d and %d): the choices set the bit widths per layer", cfg.WeightBits, cfg.ActBits)
 	}
-	if opts.Backend == nil {
-		opts.Backend = GoBackend
-	}
 	s := &Session{Config: cfg, backend: opts.Backend, opts: opts, eval: eval}
+	if s.backend == nil {
+		s.backend, s.cache = GoBackend, true
+	}
 	p, err := ptq.Prepare(m, calib, cfg)
 	if err != nil {
 		return nil, err
@@ -99,22 +107,34 @@ func NewSession(m *graph.Model, calib dataset.Source, eval EvalData, cfg ptq.Con
 	if s.snap, err = NewSnapshot(m); err != nil {
 		return nil, err
 	}
+	s.progress("measuring the float model", 0, 1)
+	s.fast = eval
+	if opts.MeasureSamples > 0 && opts.MeasureSamples < eval.Source.Len() {
+		if s.fast.Source, err = dataset.Slice(eval.Source, 0, opts.MeasureSamples); err != nil {
+			return nil, err
+		}
+		if s.fast.Labels != nil {
+			s.fast.Labels = s.fast.Labels[:opts.MeasureSamples]
+		}
+	}
+	var outs []map[string]*graph.Tensor
+	if s.cache {
+		b, o, err := newBase(m, s.fast.Source, maxCacheBytes)
+		if err != nil {
+			return nil, fmt.Errorf("float model: %w", err)
+		}
+		if b != nil {
+			s.bases = append(s.bases, b)
+			s.cacheBytes += b.bytes
+		}
+		outs = o
+	}
 	r, err := s.backend(m)
 	if err != nil {
 		return nil, fmt.Errorf("float model: %w", err)
 	}
 	defer r.Close()
-	s.progress("measuring the float model", 0, 1)
-	fast := eval
-	if opts.MeasureSamples > 0 && opts.MeasureSamples < eval.Source.Len() {
-		if fast.Source, err = dataset.Slice(eval.Source, 0, opts.MeasureSamples); err != nil {
-			return nil, err
-		}
-		if fast.Labels != nil {
-			fast.Labels = fast.Labels[:opts.MeasureSamples]
-		}
-	}
-	if s.ref, err = newReference(r, m, fast); err != nil {
+	if s.ref, err = newReference(runnerFunc(r), m, s.fast, outs); err != nil {
 		return nil, err
 	}
 	s.Float = &Measurement{SQNR: Num(math.Inf(1)), Outputs: map[string]ErrorStats{}, Top1: s.ref.top1, Size: ModelSize(m)}
@@ -325,20 +345,73 @@ func (s *Session) fileConfig(settings map[string]Setting, act16 map[string]bool)
 	return fc
 }
 
-// Measure runs a model on the evaluation data with the session's backend
-// and compares it with the float model.
+// Measure runs a model on the (first MeasureSamples) evaluation samples
+// with the session's backend and compares it with the float model. With
+// bases (see Options.Backend) it takes m over: the nodes a base already
+// computed are cut out of it.
 func (s *Session) Measure(m *graph.Model) (*Measurement, error) {
+	size := ModelSize(m)
+	run, closer, err := s.runner(m)
+	if err != nil {
+		return nil, err
+	}
+	defer closer()
+	meas, err := s.ref.measure(run)
+	if err != nil {
+		return nil, err
+	}
+	meas.Size = size
+	return meas, nil
+}
+
+// runner returns how Measure runs m: the part of m that differs from the
+// closest base, or all of it.
+func (s *Session) runner(m *graph.Model) (runFunc, func(), error) {
+	var best *base
+	var clean map[*graph.Node]bool
+	dirty := -1
+	for _, b := range s.bases {
+		c, d := b.cut(m)
+		if dirty < 0 || d < dirty {
+			best, clean, dirty = b, c, d
+		}
+	}
+	if best != nil && dirty < len(m.Graph.Nodes) {
+		r, err := best.newCutRunner(m, clean)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r.run, func() {}, nil
+	}
 	r, err := s.backend(m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer r.Close()
-	meas, err := s.ref.measure(r)
+	return runnerFunc(r), func() { r.Close() }, nil
+}
+
+// AddBase runs the model of a choice on the measuring samples and keeps
+// its tensors, so that variants close to it (the same choice but for a
+// layer or two) are measured by recomputing only what they change. It
+// does nothing when the session does not cache or the tensors would not
+// fit the memory bound.
+func (s *Session) AddBase(c Choice) error {
+	if !s.cache {
+		return nil
+	}
+	v, err := s.Build(c)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	meas.Size = ModelSize(m)
-	return meas, nil
+	b, _, err := newBase(v.Model, s.fast.Source, maxCacheBytes-s.cacheBytes)
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		s.bases = append(s.bases, b)
+		s.cacheBytes += b.bytes
+	}
+	return nil
 }
 
 // Verify measures a model like Measure, with the Verify backend when the
@@ -353,7 +426,7 @@ func (s *Session) Verify(m *graph.Model) (*Measurement, error) {
 		return nil, err
 	}
 	defer r.Close()
-	meas, err := ref.measure(r)
+	meas, err := ref.measure(runnerFunc(r))
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +449,7 @@ func (s *Session) verifyRef() (*reference, error) {
 		return nil, fmt.Errorf("float model: %w", err)
 	}
 	defer r.Close()
-	if s.vref, err = newReference(r, s.Model, s.eval); err != nil {
+	if s.vref, err = newReference(runnerFunc(r), s.Model, s.eval, nil); err != nil {
 		return nil, err
 	}
 	return s.vref, nil
@@ -399,17 +472,14 @@ func (s *Session) VerifyFloatTop1() (*float64, error) {
 	return ref.top1, nil
 }
 
-// Evaluate builds and measures a choice.
-func (s *Session) Evaluate(c Choice) (*Variant, *Measurement, error) {
+// Evaluate builds and measures a choice (with Measure: the model is not
+// kept).
+func (s *Session) Evaluate(c Choice) (*Measurement, error) {
 	v, err := s.Build(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	meas, err := s.Measure(v.Model)
-	if err != nil {
-		return nil, nil, err
-	}
-	return v, meas, nil
+	return s.Measure(v.Model)
 }
 
 // FloatTop1 returns the float model's top-1 accuracy, or nil without
