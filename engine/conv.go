@@ -56,6 +56,8 @@ func (p *convPlan) forward(x, w, bias, y []float32) {
 		p.depthwiseForward(x, w, y)
 	case p.pointwise():
 		p.pointwiseForward(x, w, beta, y)
+	case p.shifted():
+		p.shiftedForward(x, w, beta, y)
 	default:
 		p.gemmForward(x, w, beta, y)
 	}

@@ -20,6 +20,7 @@ type convCase struct {
 var convCases = []convCase{
 	{"basic", []int64{2, 3, 7, 6}, []int64{4, 3, 3, 3}, true, map[string]any{"pads": []int64{1, 1, 1, 1}}},
 	{"strided_asym_pads_dil", []int64{1, 2, 9, 8}, []int64{3, 2, 3, 2}, true, map[string]any{"strides": []int64{2, 3}, "pads": []int64{1, 0, 2, 1}, "dilations": []int64{2, 1}}},
+	{"dilated_stride1", []int64{1, 2, 8, 9}, []int64{3, 2, 3, 2}, true, map[string]any{"dilations": []int64{2, 3}, "pads": []int64{2, 1, 1, 3}}},
 	{"groups", []int64{2, 4, 6, 6}, []int64{6, 2, 3, 3}, true, map[string]any{"group": 2, "pads": []int64{1, 1, 1, 1}}},
 	{"depthwise", []int64{2, 3, 7, 7}, []int64{3, 1, 3, 3}, true, map[string]any{"group": 3, "pads": []int64{1, 1, 1, 1}}},
 	{"depthwise_mult_stride_dil", []int64{1, 2, 9, 9}, []int64{4, 1, 3, 3}, false, map[string]any{"group": 2, "strides": []int64{2, 2}, "dilations": []int64{2, 1}, "pads": []int64{2, 1, 0, 1}}},
