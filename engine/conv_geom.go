@@ -26,9 +26,6 @@ func (w *window) outSize() int { return volume(w.out) }
 // kSize returns the number of kernel taps.
 func (w *window) kSize() int { return volume(w.kernel) }
 
-// is2D reports whether the window has exactly two spatial dimensions.
-func (w *window) is2D() bool { return len(w.in) == 2 }
-
 // windowAttrs are the spatial attributes of a node, before the input shape
 // is known.
 type windowAttrs struct {

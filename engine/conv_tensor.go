@@ -72,13 +72,6 @@ func getScratch(n int) []float32 {
 	return make([]float32, n)
 }
 
-// getZeroScratch is getScratch with the buffer cleared.
-func getZeroScratch(n int) []float32 {
-	b := getScratch(n)
-	clear(b)
-	return b
-}
-
 // putScratch returns a buffer obtained from getScratch.
 func putScratch(b []float32) {
 	if cap(b) == 0 {
