@@ -208,48 +208,55 @@ func maxPoolForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 }
 
 // maxPool fills y with the window maxima and, unless arg is nil, arg with
-// their offsets in the plane (the first maximum in window order; -1 for a
-// window that reads no input element). Without arg the maximum is taken
-// without branches, which random data would mispredict.
+// their offsets in the plane: the first element of the window (in window
+// order) equal to the maximum, or the window's first element when none is
+// (a NaN maximum); -1 for a window that reads no input element. The
+// maxima are taken without branches and the offsets found by an equality
+// scan, because a running argmax mispredicts a branch on random data.
 func (p *poolPlan) maxPool(x, y []float32, arg []int32) {
-	planeArg := func(c int) []int32 {
-		if arg == nil {
-			return nil
-		}
-		return arg[c*p.outP : (c+1)*p.outP]
+	var win *poolWindows
+	if p.win.rank() != 2 {
+		win = p.windows()
 	}
-	if p.win.rank() == 2 {
-		ParallelFor(p.planes, 1, func(lo, hi int) {
-			var rowMax, tmp []float32
-			if arg == nil {
-				rowMax, tmp = make([]float32, p.win.in[0]*p.win.out[1]), make([]float32, p.win.in[1])
-			}
-			for c := lo; c < hi; c++ {
-				if arg == nil {
-					p.maxPool2DSeparable(x[c*p.inP:(c+1)*p.inP], y[c*p.outP:(c+1)*p.outP], rowMax, tmp)
-				} else {
-					p.maxPool2D(x[c*p.inP:(c+1)*p.inP], y[c*p.outP:(c+1)*p.outP], planeArg(c))
+	ParallelFor(p.planes, 1, func(lo, hi int) {
+		var rowMax, tmp []float32
+		if win == nil {
+			rowMax, tmp = make([]float32, p.win.in[0]*p.win.out[1]), make([]float32, p.win.in[1])
+		}
+		for c := lo; c < hi; c++ {
+			plane, ys := x[c*p.inP:(c+1)*p.inP], y[c*p.outP:(c+1)*p.outP]
+			if win == nil {
+				p.maxPool2DSeparable(plane, ys, rowMax, tmp)
+			} else {
+				for o := range ys {
+					best := float32(math.Inf(-1))
+					for _, v := range win.window(o) {
+						best = max(best, plane[v])
+					}
+					ys[o] = best
 				}
 			}
-		})
-		return
-	}
-	win := p.windows()
-	ParallelFor(p.planes, 1, func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			plane := x[c*p.inP : (c+1)*p.inP]
-			ys, args := y[c*p.outP:(c+1)*p.outP], planeArg(c)
+			if arg == nil {
+				continue
+			}
+			args := arg[c*p.outP : (c+1)*p.outP]
+			if win == nil {
+				p.argMax2D(plane, ys, args)
+				continue
+			}
 			for o := range ys {
-				best, at := float32(math.Inf(-1)), int32(-1)
-				for _, v := range win.window(o) {
-					if xv := plane[v]; xv > best || at < 0 {
-						best, at = xv, v
+				w := win.window(o)
+				at := int32(-1)
+				if len(w) > 0 {
+					at = w[0]
+				}
+				for _, v := range w {
+					if plane[v] == ys[o] {
+						at = v
+						break
 					}
 				}
-				ys[o] = best
-				if args != nil {
-					args[o] = at
-				}
+				args[o] = at
 			}
 		}
 	})
@@ -320,44 +327,27 @@ func (p *poolPlan) maxPool2DSeparable(plane, ys, rowMax, tmp []float32) {
 	}
 }
 
-// maxPool2D is maxPool on one plane of a 2-D pooling, reading each window
-// row as a slice (a contiguous one without dilation).
-func (p *poolPlan) maxPool2D(plane, ys []float32, args []int32) {
+// argMax2D finds, for every window of a 2-D pooling, the offset of the
+// first element equal to its maximum ys (see maxPool).
+func (p *poolPlan) argMax2D(plane, ys []float32, args []int32) {
 	W, OW := p.win.in[1], p.win.out[1]
-	contiguous := p.win.dil[1] == 1
 	for oh, rows := range p.taps[0] {
 		for ow, cols := range p.taps[1] {
-			best, at := float32(math.Inf(-1)), -1
+			target, at := ys[oh*OW+ow], -1
 			if len(rows) > 0 && len(cols) > 0 {
 				at = rows[0]*W + cols[0]
-				best = plane[at]
 			}
+		search:
 			for _, r := range rows {
 				row := plane[r*W : (r+1)*W]
-				switch {
-				case contiguous && len(cols) > 0 && args == nil:
-					for _, v := range row[cols[0] : cols[0]+len(cols)] {
-						best = max(best, v)
-					}
-				case contiguous && len(cols) > 0:
-					c0 := cols[0]
-					for k, v := range row[c0 : c0+len(cols)] {
-						if v > best {
-							best, at = v, r*W+c0+k
-						}
-					}
-				default:
-					for _, c := range cols {
-						if v := row[c]; v > best {
-							best, at = v, r*W+c
-						}
+				for _, c := range cols {
+					if row[c] == target {
+						at = r*W + c
+						break search
 					}
 				}
 			}
-			ys[oh*OW+ow] = best
-			if args != nil {
-				args[oh*OW+ow] = int32(at)
-			}
+			args[oh*OW+ow] = int32(at)
 		}
 	}
 }
