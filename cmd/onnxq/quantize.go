@@ -125,6 +125,22 @@ func checkOutput(in, out string) error {
 	return nil
 }
 
+// checkSideOutput refuses a second output file (flag names it: --report,
+// a calibrate -o) that would overwrite one of the files the command reads
+// or writes: the input model, a statistics shard, the model output.
+func checkSideOutput(flag, path string, others ...string) error {
+	if path == "" {
+		return nil
+	}
+	p, _ := filepath.Abs(path)
+	for _, o := range others {
+		if a, _ := filepath.Abs(o); o != "" && a == p {
+			return userErrorf("%s %s would overwrite %s, which this command also uses; choose another file", flag, path, o)
+		}
+	}
+	return nil
+}
+
 func insertQDQCommand() *cli.Command {
 	flags := append(dataFlags("calib", "calibration samples"),
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the quantized model to write", Required: true},
@@ -148,6 +164,9 @@ func insertQDQAction(c *cli.Context) error {
 	}
 	out := c.String("output")
 	if err := checkOutput(in, out); err != nil {
+		return err
+	}
+	if err := checkSideOutput("--report", c.String("report"), in, out, c.String("stats")); err != nil {
 		return err
 	}
 	cfg, err := quantConfig(c)
@@ -228,6 +247,9 @@ func calibrateAction(c *cli.Context) error {
 	out := c.String("output")
 	if shards := c.StringSlice("merge"); len(shards) > 0 {
 		var files []*calibrate.File
+		if err := checkSideOutput("-o", out, append(splitList(shards), c.Args().Slice()...)...); err != nil {
+			return err
+		}
 		for _, s := range splitList(shards) {
 			f, err := calibrate.Load(s)
 			if err != nil {
@@ -243,6 +265,9 @@ func calibrateAction(c *cli.Context) error {
 	}
 	m, in, err := loadModelArg(c)
 	if err != nil {
+		return err
+	}
+	if err := checkSideOutput("-o", out, in); err != nil {
 		return err
 	}
 	if c.String("calib") == "" {

@@ -162,7 +162,8 @@ func TestInsertQDQRejectsMismatchedData(t *testing.T) {
 // TestInsertQDQOutputSafety checks how insert-qdq treats files: the input
 // model is never modified (hash before and after a successful run), -o
 // naming the input (also spelt differently) is refused before anything is
-// read, and the output is written atomically: when writing fails (the
+// read, as are --report and calibrate's -o naming the model (or the
+// output, or a shard being merged), and the output is written atomically: when writing fails (the
 // output path is a folder, or its folder cannot be written) no partial
 // or temporary file is left, and an existing output file is kept intact
 // when the run fails.
@@ -197,6 +198,25 @@ func TestInsertQDQOutputSafety(t *testing.T) {
 				t.Fatalf("-o %s: exit %d, want 1", out, r.code)
 			}
 			oneErrorLine(t, r, "overwrite the input model")
+		}
+		// The other files a run writes must not land on the model either
+		// (nor on each other, nor on a shard a merge reads).
+		q := filepath.Join(t.TempDir(), "q.onnx")
+		shard := filepath.Join(t.TempDir(), "shard.json")
+		for _, args := range [][]string{
+			append([]string{"insert-qdq", model, "-o", q, "--report", model}, calib...),
+			append([]string{"insert-qdq", model, "-o", q, "--report", q}, calib...),
+			append([]string{"calibrate", model, "-o", filepath.Join(sub, "..", filepath.Base(model))}, calib...),
+			{"calibrate", "--merge", shard + "," + shard, "-o", shard},
+		} {
+			r := runInProcess(args...)
+			if r.code != exitUser {
+				t.Fatalf("onnxq %s: exit %d, want 1; stderr %s", strings.Join(args, " "), r.code, r.stderr)
+			}
+			oneErrorLine(t, r, "would overwrite", "choose another file")
+		}
+		if _, err := os.Stat(q); err == nil {
+			t.Errorf("a refused run wrote %s", q)
 		}
 		if fileHash(t, model) != before {
 			t.Fatal("the input model changed")
