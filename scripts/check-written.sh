@@ -6,7 +6,8 @@
 # DIR is the folder the tests copied their written models into
 # ($ONNXQ_WRITTEN_DIR, see internal/testdata/written.go: testdata.Written).
 # Every DIR/**/*.onnx is
-#   1. checked by the official ONNX checker (scripts/onnx-check --ort:
+#   1. checked by the official ONNX checker ($ONNXQ_CHECKER, default
+#      scripts/onnx-check, with --ort:
 #      onnx 1.17 check_model(full_check=True) + strict shape inference,
 #      and an onnxruntime 1.21 session, in the Debian trixie chroot), and
 #   2. loaded at the 'extended' optimization level and run once on zero
@@ -38,7 +39,7 @@ echo "check-written: ${#models[@]} models written by the tests"
 rc=0
 if [[ -n $checker ]]; then
 	echo "check-written: official ONNX checker + onnxruntime 1.21 (scripts/onnx-check --ort)"
-	"$ROOT/scripts/onnx-check" --ort "${models[@]}" || rc=1
+	"${ONNXQ_CHECKER:-$ROOT/scripts/onnx-check}" --ort "${models[@]}" || rc=1
 else
 	echo "check-written: warning: no checker chroot; only ONNX Runtime 1.30 runs the models" >&2
 fi
