@@ -157,3 +157,34 @@ func TestOpenListsEveryUnsupportedOp(t *testing.T) {
 		t.Errorf("engine tpu: %v", err)
 	}
 }
+
+// TestEachLeavesTheDataAlone: samples are views of the caller's arrays
+// (dataset.Row), and the engine runs element-wise kernels in place when it
+// can prove a buffer dead. A graph input seen through a view (Reshape)
+// must still never be written.
+func TestEachLeavesTheDataAlone(t *testing.T) {
+	b := graph.NewBuilder(13)
+	x := b.Input("x", graph.Float, 1, 3)
+	r := b.Op("Reshape", []*graph.Value{x, b.Int64s("shape", []int64{2}, 3, 1)}, nil)
+	y := b.Op("Relu", []*graph.Value{b.Op("Neg", []*graph.Value{r}, nil)}, nil)
+	z := b.Op("Relu", []*graph.Value{r}, nil)
+	graph.SetType(y, graph.Float, 3, 1)
+	graph.SetType(z, graph.Float, 3, 1)
+	b.Output(y, z)
+	m := saveModel(t, b)
+	data := []float32{-1, 2, -3, 4, -5, 6}
+	src, err := dataset.NewArraySource(map[string]*graph.Tensor{"x": graph.MustTensor(graph.Float, []int64{2, 1, 3}, data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.RunAll(src, EachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(data, []float32{-1, 2, -3, 4, -5, 6}) {
+		t.Errorf("running the model changed its input data to %v", data)
+	}
+	if got := out[m.Outputs[1]].Data.([]float32); !reflect.DeepEqual(got, []float32{0, 2, 0, 4, 0, 6}) {
+		t.Errorf("Relu(x) = %v", got)
+	}
+}
