@@ -100,47 +100,82 @@ func (p *convPlan) pointwiseForward(x, w []float32, beta float32, y []float32) {
 }
 
 // depthwiseForward computes a convolution with one input channel per
-// group directly. With column stride 1 every output row is one pass of
-// depthwiseRow over the columns whose taps all lie inside the image, plus
-// scalar sums at the borders; with a larger stride each output row is a
-// sum of scaled input rows, read through column phases. y already holds
-// the bias (or zeros).
+// group directly: every output row is one depthwiseRow pass per column
+// phase (see depthwiseForwardRows and depthwiseForwardStrided). y already
+// holds the bias (or zeros).
 func (p *convPlan) depthwiseForward(x, w, y []float32) {
 	if p.win.stride[1] == 1 {
 		p.depthwiseForwardRows(x, w, y)
 		return
 	}
+	p.depthwiseForwardStrided(x, w, y)
+}
+
+// depthwiseForwardStrided is depthwiseForward for a column stride s > 1.
+// The input plane, zero-padded on the left (and right), is split into s
+// column phases; output column ow, tap j reads padded column ow·s + j·dw,
+// which is element ow + (j·dw)/s of phase (j·dw) mod s. The taps of one
+// phase are evenly spaced in it, so each phase is one depthwiseRow pass
+// with its share of the kernel.
+func (p *convPlan) depthwiseForwardStrided(x, w, y []float32) {
 	win := p.win
 	H, W := win.in[0], win.in[1]
 	KH, KW := win.kernel[0], win.kernel[1]
 	OH, OW := win.out[0], win.out[1]
-	sh, sw := win.stride[0], win.stride[1]
+	sh, sw, dh, dw, padL := win.stride[0], win.stride[1], win.dil[0], win.dil[1], win.padB[1]
+	wp := max(W+padL, (OW-1)*sw+(KW-1)*dw+1)
+	// Per phase: its taps j (evenly spaced: first offset t0, step dil).
+	type phaseTaps struct {
+		q, t0, step int
+		js          []int
+	}
+	var phs []phaseTaps
+	for q := 0; q < sw; q++ {
+		pt := phaseTaps{q: q}
+		for j := 0; j < KW; j++ {
+			if (j*dw)%sw == q {
+				pt.js = append(pt.js, j)
+			}
+		}
+		if len(pt.js) == 0 {
+			continue
+		}
+		pt.t0 = pt.js[0] * dw / sw
+		if len(pt.js) > 1 {
+			pt.step = (pt.js[1]*dw - pt.js[0]*dw) / sw
+		}
+		phs = append(phs, pt)
+	}
 	ParallelFor(p.n*p.m, 4, func(lo, hi int) {
-		ph := newPhases(sw, H, W)
+		ph := newPhases(sw, H, wp)
 		defer ph.free()
+		clear(ph.buf)
+		wsub := make([]float32, KH*KW)
 		prev := -1 // the input plane ph holds
 		for u := lo; u < hi; u++ {
 			n, m := u/p.m, u%p.m
-			ci := m / p.mg // input channel (cg == 1)
-			if n*p.c+ci != prev {
-				ph.split(x[(n*p.c+ci)*p.inP:][:p.inP])
-				prev = n*p.c + ci
+			if plane := n*p.c + m/p.mg; plane != prev {
+				ph.splitPadded(x[plane*p.inP:][:p.inP], W, padL)
+				prev = plane
 			}
 			out := y[u*p.outP:][:p.outP]
 			wk := w[m*p.k:][:p.k]
-			for j := 0; j < KW; j++ {
-				c0, c1, iw0 := colRange(win, j)
-				if c0 >= c1 {
-					continue
-				}
-				q, t := phaseOf(iw0, sw)
+			for _, pt := range phs {
+				kw := len(pt.js)
 				for i := 0; i < KH; i++ {
-					wv := wk[i*KW+j]
-					ih0 := i*win.dil[0] - win.padB[0]
-					for oh := 0; oh < OH; oh++ {
-						if ih := oh*sh + ih0; ih >= 0 && ih < H {
-							addScaled(wv, ph.row(q, ih)[c0+t:c1+t], out[oh*OW:][c0:c1])
-						}
+					for k, j := range pt.js {
+						wsub[i*kw+k] = wk[i*KW+j]
+					}
+				}
+				phase := ph.buf[pt.q*ph.rows*ph.wq : (pt.q+1)*ph.rows*ph.wq]
+				for oh := 0; oh < OH; oh++ {
+					base := oh*sh - win.padB[0]
+					i0, i1 := max(0, divCeil(-base, dh)), 0
+					if H-1-base >= 0 {
+						i1 = min(KH, (H-1-base)/dh+1)
+					}
+					if i0 < i1 {
+						depthwiseRow(out[oh*OW:(oh+1)*OW], phase[(base+i0*dh)*ph.wq+pt.t0:], dh*ph.wq, wsub[i0*kw:], i1-i0, kw, max(1, pt.step))
 					}
 				}
 			}

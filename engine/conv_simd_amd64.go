@@ -19,6 +19,9 @@ func dotAVX2(x, y []float32) float32
 //go:noescape
 func dwRowAVX2(y []float32, x *float32, rowStride int, w *float32, kh, kw, dil int)
 
+//go:noescape
+func deinterleave2AVX2(even, odd, src []float32)
+
 // hasAVX2 says the CPU runs the assembly loops.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
@@ -65,4 +68,19 @@ func depthwiseRow(y, x []float32, rowStride int, w []float32, kh, kw, dil int) {
 		return
 	}
 	depthwiseRowGo(y, x, rowStride, w, kh, kw, dil)
+}
+
+// deinterleave2 sets even[i] = src[2i] and odd[i] = src[2i+1] for
+// i < len(even); src must hold 2·len(even) elements.
+func deinterleave2(even, odd, src []float32) {
+	n := len(even)
+	src, odd = src[:2*n], odd[:n]
+	done := 0
+	if hasAVX2 {
+		done = n - n%8
+		deinterleave2AVX2(even[:done], odd, src)
+	}
+	for i := done; i < n; i++ {
+		even[i], odd[i] = src[2*i], src[2*i+1]
+	}
 }

@@ -259,3 +259,31 @@ dwcol1:
 dwdone:
 	VZEROUPPER
 	RET
+
+// func deinterleave2AVX2(even, odd, src []float32)
+// even[i] = src[2i], odd[i] = src[2i+1] for i < len(even) - len(even)%8;
+// the caller does the rest.
+TEXT ·deinterleave2AVX2(SB), NOSPLIT, $0-72
+	MOVQ even_base+0(FP), DI
+	MOVQ even_len+8(FP), CX
+	MOVQ odd_base+24(FP), DX
+	MOVQ src_base+48(FP), SI
+di8:
+	CMPQ CX, $8
+	JLT didone
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, (DX)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP di8
+didone:
+	VZEROUPPER
+	RET

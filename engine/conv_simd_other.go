@@ -16,3 +16,12 @@ func dotRow(a, b []float32) float32 { return dotRowGo(a, b) }
 func depthwiseRow(y, x []float32, rowStride int, w []float32, kh, kw, dil int) {
 	depthwiseRowGo(y, x, rowStride, w, kh, kw, dil)
 }
+
+// deinterleave2 sets even[i] = src[2i] and odd[i] = src[2i+1] for
+// i < len(even); src must hold 2·len(even) elements.
+func deinterleave2(even, odd, src []float32) {
+	src, odd = src[:2*len(even)], odd[:len(even)]
+	for i := range even {
+		even[i], odd[i] = src[2*i], src[2*i+1]
+	}
+}

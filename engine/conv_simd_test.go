@@ -49,6 +49,14 @@ func TestSimdLoops(t *testing.T) {
 				t.Fatalf("depthwiseRow n=%d [%d]: %g, want %g", n, i, got[i], want[i])
 			}
 		}
+		ev, od := make([]float32, n), make([]float32, n)
+		deinterleave2(ev, od, append(append([]float32{}, x...), y...))
+		for i := range ev {
+			src := append(append([]float32{}, x...), y...)
+			if ev[i] != src[2*i] || od[i] != src[2*i+1] {
+				t.Fatalf("deinterleave2 n=%d [%d]", n, i)
+			}
+		}
 		d, w := dotRow(y, x), dotRowGo(y, x)
 		if diff := d - w; diff > 1e-4*float32(n+1) || diff < -1e-4*float32(n+1) {
 			t.Fatalf("dotRow n=%d: %g, want %g", n, d, w)

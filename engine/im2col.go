@@ -109,14 +109,30 @@ func newPhases(s, rows, w int) *phases {
 func (p *phases) free() { putScratch(p.buf) }
 
 // split fills the phases from rows×w elements.
-func (p *phases) split(img []float32) {
+func (p *phases) split(img []float32) { p.splitPadded(img, p.w, 0) }
+
+// splitPadded fills the phases from an image of rows×w elements placed at
+// column padL of each (wider) padded row; the padding keeps whatever the
+// buffer holds (zeros when the same geometry is always used on a cleared
+// buffer). Stride 2 deinterleaves with vector code.
+func (p *phases) splitPadded(img []float32, w, padL int) {
 	for r := 0; r < p.rows; r++ {
-		src := img[r*p.w : (r+1)*p.w]
-		for q := 0; q < p.s; q++ {
-			dst := p.buf[(q*p.rows+r)*p.wq:][:p.wq]
-			for i, k := 0, q; k < len(src); i, k = i+1, k+p.s {
-				dst[i] = src[k]
+		src := img[r*w : (r+1)*w]
+		if p.s == 2 {
+			// Input column iw lands at padded column iw+padL: phase
+			// (iw+padL)%2, element (iw+padL)/2.
+			first, second := p.row(padL%2, r), p.row((padL+1)%2, r)
+			a, b := first[padL/2:], second[(padL+1)/2:]
+			n := w / 2
+			deinterleave2(a[:n], b, src)
+			if w%2 == 1 {
+				a[n] = src[w-1]
 			}
+			continue
+		}
+		for iw, v := range src {
+			c := iw + padL
+			p.buf[((c%p.s)*p.rows+r)*p.wq+c/p.s] = v
 		}
 	}
 }
