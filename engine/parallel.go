@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/onnxq/onnxq/engine/gemm"
 )
 
 // threads is the number of goroutines ParallelFor uses (at least 1).
@@ -11,13 +13,14 @@ var threads atomic.Int64
 
 func init() { threads.Store(int64(runtime.GOMAXPROCS(0))) }
 
-// SetThreads sets how many goroutines the engine's kernels use; n <= 0
-// restores the default, runtime.GOMAXPROCS(0). It returns the previous
-// value.
+// SetThreads sets how many goroutines the engine's kernels (and the GEMM
+// they call) use; n <= 0 restores the default, runtime.GOMAXPROCS(0). It
+// returns the previous value.
 func SetThreads(n int) int {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
+	gemm.SetThreads(n) // the matrix products split their work too
 	return int(threads.Swap(int64(n)))
 }
 
