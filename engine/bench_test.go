@@ -12,14 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/onnxq/onnxq/engine/gemm"
 	"github.com/onnxq/onnxq/engine/ort"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/internal/testdata"
 )
 
-// Benchmarks of the heavy operators, each at 1 and 2 threads (the engine's
-// ParallelFor and the GEMM's goroutine split both set). Run with
+// Benchmarks of the heavy operators, each at 1 and 2 threads (SetThreads
+// sets the engine's ParallelFor and the GEMM's goroutine split). Run with
 //
 //	go test ./engine/ -run '^$' -bench 'Conv|MatMul|Pool' -benchtime 20x
 //
@@ -31,8 +30,7 @@ func benchThreads(b *testing.B, fn func(b *testing.B)) {
 	for _, t := range []int{1, 2} {
 		b.Run(fmt.Sprintf("threads=%d", t), func(b *testing.B) {
 			old := SetThreads(t)
-			gemm.SetThreads(t)
-			defer func() { SetThreads(old); gemm.SetThreads(0) }()
+			defer SetThreads(old)
 			fn(b)
 		})
 	}
@@ -199,8 +197,7 @@ func BenchmarkVsORT(b *testing.B) {
 			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
 					old := SetThreads(threads)
-					gemm.SetThreads(threads)
-					defer func() { SetThreads(old); gemm.SetThreads(0) }()
+					defer SetThreads(old)
 					benchVsORT(b, c.build, threads)
 				})
 			}
