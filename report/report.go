@@ -178,7 +178,7 @@ func (p *Page) tradeoff() error {
 		kinds := []struct {
 			name, label string
 			color       color.Color
-		}{{"baseline", "searched: int8 + float (baseline)", orange}, {"mixed", "searched: mixed precision", green}}
+		}{{"baseline", "searched: int8 + float (baseline)", orange}, {"mixed", "searched: mixed precision, up from the cheapest", green}, {"refine", "searched: mixed precision, down from the baseline", purple}}
 		for _, k := range kinds {
 			s := series{label: k.label, color: k.color, shape: draw.SquareGlyph{}}
 			s1 := s

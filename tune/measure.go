@@ -17,6 +17,11 @@ type EvalData struct {
 	Labels []int64
 	// Output is the output holding the class scores (default: the first).
 	Output string
+	// Tensors, when set, are the tensors whose SQNR is measured instead
+	// of the graph outputs (for instance the logits before a final
+	// Sigmoid, whose saturated outputs carry little signal). In a
+	// quantized model a tensor V is read as V_dequantized when it exists.
+	Tensors []string
 }
 
 // Measurement is how one model compares with the float model on the
@@ -54,17 +59,22 @@ func runnerFunc(r evaluate.Runner) runFunc {
 // outputs; outs, when not nil, are those outputs already computed.
 func newReference(run runFunc, m *graph.Model, data EvalData, outs []map[string]*graph.Tensor) (*reference, error) {
 	ref := &reference{data: data}
+	var graphOutputs []string
 	for _, v := range m.Graph.Outputs {
-		ref.outputs = append(ref.outputs, v.Name)
+		graphOutputs = append(graphOutputs, v.Name)
+	}
+	ref.outputs = graphOutputs
+	if len(data.Tensors) > 0 {
+		ref.outputs = data.Tensors
 	}
 	if data.Labels != nil {
 		if len(data.Labels) != data.Source.Len() {
 			return nil, fmt.Errorf("%d labels for %d evaluation samples", len(data.Labels), data.Source.Len())
 		}
 		if data.Output == "" {
-			ref.data.Output = ref.outputs[0]
-		} else if !contains(ref.outputs, data.Output) {
-			return nil, fmt.Errorf("the model has no output %q (outputs: %q)", data.Output, ref.outputs)
+			ref.data.Output = graphOutputs[0]
+		} else if !contains(graphOutputs, data.Output) {
+			return nil, fmt.Errorf("the model has no output %q (outputs: %q)", data.Output, graphOutputs)
 		}
 	}
 	if data.Source.Len() == 0 {
@@ -157,4 +167,66 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// expose makes the measured tensors graph outputs of m (which it
+// changes) and returns the name each is computed under: V_dequantized
+// when V was quantized, else V.
+func expose(m *graph.Model, tensors []string) (map[string]string, error) {
+	if len(tensors) == 0 {
+		return nil, nil
+	}
+	byName := map[string]*graph.Value{}
+	for _, n := range m.Graph.Nodes {
+		for _, v := range n.Outputs {
+			if v != nil {
+				byName[v.Name] = v
+			}
+		}
+	}
+	for _, v := range m.Graph.Inputs {
+		byName[v.Name] = v
+	}
+	outputs := map[*graph.Value]bool{}
+	for _, v := range m.Graph.Outputs {
+		outputs[v] = true
+	}
+	names := map[string]string{}
+	for _, name := range tensors {
+		v := byName[name]
+		if dq := byName[name+"_dequantized"]; dq != nil && dq.Producer != nil && dq.Producer.OpType == "DequantizeLinear" {
+			v = dq
+		}
+		if v == nil {
+			return nil, fmt.Errorf("the model computes no tensor %q to measure", name)
+		}
+		if !outputs[v] {
+			m.Graph.Outputs = append(m.Graph.Outputs, v)
+			outputs[v] = true
+		}
+		names[name] = v.Name
+	}
+	return names, nil
+}
+
+// renamed wraps run so that measured tensors appear under their requested
+// names.
+func renamed(run runFunc, names map[string]string) runFunc {
+	if len(names) == 0 {
+		return run
+	}
+	return func(i int, sample map[string]*graph.Tensor) (map[string]*graph.Tensor, error) {
+		out, err := run(i, sample)
+		if err != nil {
+			return nil, err
+		}
+		res := make(map[string]*graph.Tensor, len(out)+len(names))
+		for k, t := range out {
+			res[k] = t
+		}
+		for want, got := range names {
+			res[want] = out[got]
+		}
+		return res, nil
+	}
 }

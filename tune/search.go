@@ -109,15 +109,18 @@ type SearchOptions struct {
 // meets the budget on the evaluation data.
 //
 // Each layer is measured quantized alone at every allowed precision (the
-// noise it adds by itself). Assuming the noise of the layers adds up,
-// a greedy pass then upgrades, one step at a time, the layer whose
-// upgrade removes the most predicted output noise per byte it costs
-// (Layer.Cost), from every layer at its cheapest precision to every layer
-// in float. Along that sequence of models a bisection finds the cheapest
-// one whose measurement keeps the budget (the predictions only order the
-// models; only measurements decide). The same bisection runs over the
-// int8 baseline (all int8, the k most sensitive layers in float), and
-// the smaller of the two models that keep the budget is chosen.
+// noise it adds by itself); the layers are ranked by that noise at int8.
+// A bisection first finds the int8 baseline: all layers int8 and the
+// fewest most sensitive layers in float that keep the budget. Two greedy
+// paths then look for cheaper mixed-precision models, assuming the noise
+// of the layers adds up: up from every layer at its cheapest precision,
+// upgrading one layer at a time where that removes the most predicted
+// output noise per byte (Layer.Cost); and down from the baseline, making
+// one layer at a time cheaper (float to int16, int8 to int4) where that
+// adds the least predicted noise per byte saved. A bisection along each
+// path finds its cheapest model whose measurement keeps the budget (the
+// predictions only order the models; only measurements decide), and the
+// smallest model that keeps the budget is chosen.
 func Search(s *Session, opts SearchOptions) (*SearchResult, error) {
 	if opts.Budget.MaxDrop == nil && opts.Budget.MinSQNR == nil {
 		return nil, fmt.Errorf("no budget: give a top-1 drop or a minimum SQNR")
@@ -165,6 +168,9 @@ func Search(s *Session, opts SearchOptions) (*SearchResult, error) {
 			got = measured{m, v}
 			cache[key] = got
 		}
+		if label == "" {
+			label = DescribeSettings(v.Settings)
+		}
 		st := Step{Label: label, Search: search, K: k, Meets: opts.Budget.Meets(got.m, res.FloatTop1), Measurement: got.m}
 		res.Steps = append(res.Steps, st)
 		s.progress("budget search", len(res.Steps), 0)
@@ -195,25 +201,41 @@ func Search(s *Session, opts SearchOptions) (*SearchResult, error) {
 	if !mixedAllowed {
 		res.Why = fmt.Sprintf("only int8 and float are allowed: the int8 model with the %d most sensitive layer(s) in float is the cheapest that keeps the budget", baseK)
 	} else {
+		// Up from the cheapest model.
 		seq := greedySequence(s, allowed, noise)
-		mixed, mixedK, mixedV, err := bisect(len(seq)-1, func(k int) (*Step, *Variant, error) {
-			return measure("mixed", k, describeChoice(s, seq[k]), seq[k])
+		up, _, upV, err := bisect(len(seq)-1, func(k int) (*Step, *Variant, error) {
+			return measure("mixed", k, "", seq[k])
 		})
 		if err != nil {
 			return nil, err
 		}
+		// Down from the baseline.
+		down, err := downgradeSequence(s, allowed, noise, baseChoice(baseK), base.Size)
+		if err != nil {
+			return nil, err
+		}
+		dn, _, dnV, err := bisectLargest(len(down)-1, base, baseV, func(k int) (*Step, *Variant, error) {
+			return measure("refine", k, "", down[k])
+		})
+		if err != nil {
+			return nil, err
+		}
+		mixed, mixedV := up, upV
+		if dn.Meets && (!up.Meets || dn.Size < up.Size) {
+			mixed, mixedV = dn, dnV
+		}
+		mixedDesc := DescribeSettings(mixedV.Settings)
 		res.Mixed = mixed
 		switch {
-		case mixed.Size < base.Size:
+		case mixed.Meets && mixed.Size < base.Size:
 			best, bestV = mixed, mixedV
 			res.Why = fmt.Sprintf("mixed precision (%s) keeps the budget at %d bytes, %.1f%% smaller than the int8 baseline with %d layer(s) in float (%d bytes)",
-				describeChoice(s, seq[mixedK]), mixed.Size, 100*(1-float64(mixed.Size)/float64(base.Size)), baseK, base.Size)
+				mixedDesc, mixed.Size, 100*(1-float64(mixed.Size)/float64(base.Size)), baseK, base.Size)
+		case baseK == 0:
+			res.Why = fmt.Sprintf("int8 everywhere keeps the budget (%d bytes) and no model with cheaper precisions that was measured does", base.Size)
 		default:
-			res.Why = fmt.Sprintf("the cheapest mixed-precision model that keeps the budget (%s, %d bytes) is not smaller than the int8 baseline with %d layer(s) in float (%d bytes), so the baseline is chosen",
-				describeChoice(s, seq[mixedK]), mixed.Size, baseK, base.Size)
-			if baseK == 0 {
-				res.Why += fmt.Sprintf("; int8 everywhere already keeps the budget and no cheaper precision does")
-			}
+			res.Why = fmt.Sprintf("no mixed-precision model that was measured keeps the budget at fewer bytes than the int8 baseline with %d layer(s) in float (%d bytes), so the baseline is chosen",
+				baseK, base.Size)
 		}
 	}
 	if !best.Meets {
@@ -253,6 +275,108 @@ func bisect(n int, at func(k int) (*Step, *Variant, error)) (*Step, int, *Varian
 		}
 	}
 	return hiStep, hi, hiV, nil
+}
+
+// bisectLargest finds the largest k in [0, n] whose model keeps the
+// budget, assuming the models grow worse with k and model 0 (given: st0,
+// v0) keeps it: it measures n, then halves the interval.
+func bisectLargest(n int, st0 *Step, v0 *Variant, at func(k int) (*Step, *Variant, error)) (*Step, int, *Variant, error) {
+	if n <= 0 {
+		return st0, 0, v0, nil
+	}
+	st, v, err := at(n)
+	if err != nil || st.Meets {
+		return st, n, v, err
+	}
+	lo, hi := 0, n
+	loStep, loV := st0, v0
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		st, v, err := at(mid)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		if st.Meets {
+			lo, loStep, loV = mid, st, v
+		} else {
+			hi = mid
+		}
+	}
+	return loStep, lo, loV, nil
+}
+
+// downgradeSequence returns models going down from start (a model that
+// keeps the budget, of startSize bytes): each next model makes one more
+// layer one step cheaper (float to int16, or to int8 without int16; int8
+// to int4), the step that adds the least predicted noise per byte it
+// saves first. Each step is built once to know the bytes it really saves
+// (quantizing a small layer can cost more in Q/DQ nodes than its weights
+// save) and the precision it really gets (a scale group can hold a layer
+// at 8-bit activations); steps that save nothing are dropped. Model 0 is
+// start.
+func downgradeSequence(s *Session, allowed []Precision, noise map[string]map[Precision][]float64, start Choice, startSize int64) ([]Choice, error) {
+	has := map[Precision]bool{}
+	for _, p := range allowed {
+		has[p] = true
+	}
+	type step struct {
+		layer string
+		to    Precision
+		score float64
+	}
+	var steps []step
+	for i, l := range s.Layers {
+		s.progress("planning", i+1, len(s.Layers))
+		from, ok := start[l.Name]
+		if !ok {
+			from = Int8
+		}
+		var to Precision
+		switch {
+		case from == Float && has[Int16]:
+			to = Int16
+		case from == Float && has[Int8]:
+			to = Int8
+		case from == Int8 && has[Int4] && l.HasWeights():
+			to = Int4
+		default:
+			continue
+		}
+		c := copyChoice(start)
+		c[l.Name] = to
+		v, err := s.Build(c)
+		if err != nil {
+			return nil, err
+		}
+		saved := float64(startSize - ModelSize(v.Model))
+		if saved <= 0 {
+			continue
+		}
+		got := v.Settings[l.Name]
+		eff := to
+		for _, p := range Precisions {
+			if p.Setting() == got {
+				eff = p
+			}
+		}
+		if got.WeightBits == 4 {
+			eff = Int4
+		}
+		added := 0.0
+		nt, nf := noise[l.Name][eff], noise[l.Name][from]
+		for o := range nt {
+			added = math.Max(added, nt[o]-at(nf, o))
+		}
+		steps = append(steps, step{l.Name, to, added / saved})
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].score < steps[j].score })
+	seq := []Choice{copyChoice(start)}
+	cur := copyChoice(start)
+	for _, st := range steps {
+		cur[st.layer] = st.to
+		seq = append(seq, copyChoice(cur))
+	}
+	return seq, nil
 }
 
 // aloneNoise measures each layer quantized alone at each allowed
@@ -457,25 +581,6 @@ func withFloat(ps []Precision) []Precision {
 		}
 	}
 	return out
-}
-
-// describeChoice counts the layers at each precision: "12 int4, 3 int8, 1 float".
-func describeChoice(s *Session, c Choice) string {
-	count := map[Precision]int{}
-	for _, l := range s.Layers {
-		p, ok := c[l.Name]
-		if !ok {
-			p = Int8
-		}
-		count[s.clamp(l, p)]++
-	}
-	var parts []string
-	for _, p := range Precisions {
-		if count[p] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", count[p], p))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 // settingsKey identifies a model by its layers' settings.

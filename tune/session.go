@@ -64,7 +64,8 @@ type Session struct {
 	bases      []*base
 	cacheBytes int64
 	opts       Options
-	layerOf    map[string]int // node name -> index in Layers
+	layerOf    map[string]int          // node name -> index in Layers
+	memo       map[string]*Measurement // Evaluate's results by settings
 }
 
 // NewSession normalizes m (in place) with cfg, calibrates every float
@@ -117,9 +118,25 @@ func NewSession(m *graph.Model, calib dataset.Source, eval EvalData, cfg ptq.Con
 			s.fast.Labels = s.fast.Labels[:opts.MeasureSamples]
 		}
 	}
+	// The float model with the measured tensors as outputs.
+	fm, err := s.snap.Model()
+	if err != nil {
+		return nil, err
+	}
+	names, err := expose(fm, eval.Tensors)
+	if err != nil {
+		return nil, err
+	}
 	var outs []map[string]*graph.Tensor
 	if s.cache {
-		b, o, err := newBase(m, s.fast.Source, maxCacheBytes)
+		fb, err := s.snap.Model()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := expose(fb, eval.Tensors); err != nil {
+			return nil, err
+		}
+		b, o, err := newBase(fb, s.fast.Source, maxCacheBytes)
 		if err != nil {
 			return nil, fmt.Errorf("float model: %w", err)
 		}
@@ -129,12 +146,12 @@ func NewSession(m *graph.Model, calib dataset.Source, eval EvalData, cfg ptq.Con
 		}
 		outs = o
 	}
-	r, err := s.backend(m)
+	r, err := s.backend(fm)
 	if err != nil {
 		return nil, fmt.Errorf("float model: %w", err)
 	}
 	defer r.Close()
-	if s.ref, err = newReference(runnerFunc(r), m, s.fast, outs); err != nil {
+	if s.ref, err = newReference(renamed(runnerFunc(r), names), fm, s.fast, outs); err != nil {
 		return nil, err
 	}
 	s.Float = &Measurement{SQNR: Num(math.Inf(1)), Outputs: map[string]ErrorStats{}, Top1: s.ref.top1, Size: ModelSize(m)}
@@ -195,55 +212,13 @@ type Variant struct {
 // that share one scale (a Concat's inputs and output, a MaxPool's input
 // and output) must share one type too: when the choice puts 16-bit and
 // 8-bit activations in one scale group, the 8-bit side is raised to 16
-// bits, and Settings says so.
+// bits, or, when a node of the group has no name (a config file cannot
+// give it 16 bits), the 16-bit side is lowered to 8; Settings says what
+// each layer got.
 func (s *Session) Build(c Choice) (*Variant, error) {
-	settings := map[string]Setting{}
-	for _, l := range s.Layers {
-		p, ok := c[l.Name]
-		if !ok {
-			p = Int8
-		}
-		settings[l.Name] = s.clamp(l, p).Setting()
-	}
-	for name := range c {
-		if _, ok := settings[name]; !ok {
-			return nil, fmt.Errorf("the model has no layer %q", name)
-		}
-	}
-	act16 := map[string]bool{} // extra nodes with 16-bit activations
-	var fc *ptq.FileConfig
-	var cfg ptq.Config
-	for round := 0; ; round++ {
-		fc = s.fileConfig(settings, act16)
-		cfg = ptq.Defaults()
-		if err := fc.Apply(&cfg); err != nil {
-			return nil, err
-		}
-		plan, err := annotate(s.Model, cfg)
-		if err != nil {
-			return nil, err
-		}
-		raise := mixedGroupNodes(plan)
-		grew := false
-		for _, n := range raise {
-			if k, ok := s.layerOf[n]; ok {
-				st := settings[s.Layers[k].Name]
-				if !st.IsFloat() && st.ActBits != 16 {
-					st.ActBits = 16
-					settings[s.Layers[k].Name] = st
-					grew = true
-				}
-			} else if !act16[n] {
-				act16[n] = true
-				grew = true
-			}
-		}
-		if len(raise) == 0 {
-			break
-		}
-		if !grew || round > len(s.Layers)+10 {
-			return nil, fmt.Errorf("cannot give the scale groups of nodes %q one activation type", raise)
-		}
+	settings, cfg, fc, err := s.resolve(c)
+	if err != nil {
+		return nil, err
 	}
 	m, err := s.snap.Model()
 	if err != nil {
@@ -264,12 +239,89 @@ func (s *Session) Build(c Choice) (*Variant, error) {
 	return &Variant{Model: m, Settings: settings, Config: fc, Result: res}, nil
 }
 
-// mixedGroupNodes returns the names of the nodes that read or write an
-// activation of a scale group whose members do not all have one type.
-func mixedGroupNodes(plan *rewrite.Plan) []string {
+// resolve turns a choice into per-layer settings with consistent scale
+// groups (see Build), the configuration and its config file.
+func (s *Session) resolve(c Choice) (map[string]Setting, ptq.Config, *ptq.FileConfig, error) {
+	settings := map[string]Setting{}
+	for _, l := range s.Layers {
+		p, ok := c[l.Name]
+		if !ok {
+			p = Int8
+		}
+		settings[l.Name] = s.clamp(l, p).Setting()
+	}
+	for name := range c {
+		if _, ok := settings[name]; !ok {
+			return nil, ptq.Config{}, nil, fmt.Errorf("the model has no layer %q", name)
+		}
+	}
+	act16 := map[string]bool{}  // extra nodes with 16-bit activations
+	pinned := map[string]bool{} // nodes lowered to 8 bits for good
+	var fc *ptq.FileConfig
+	var cfg ptq.Config
+	for round := 0; ; round++ {
+		fc = s.fileConfig(settings, act16)
+		cfg = ptq.Defaults()
+		if err := fc.Apply(&cfg); err != nil {
+			return nil, cfg, nil, err
+		}
+		plan, err := annotate(s.Model, cfg)
+		if err != nil {
+			return nil, cfg, nil, err
+		}
+		mixed := mixedGroups(plan)
+		if len(mixed) == 0 {
+			break
+		}
+		if round > 2*len(s.Layers)+10 {
+			return nil, cfg, nil, fmt.Errorf("cannot give the scale group of %q one activation type", mixed[0].rep)
+		}
+		for _, g := range mixed {
+			raise := g.named
+			for _, n := range g.nodes {
+				raise = raise && !pinned[n]
+			}
+			for _, n := range g.nodes {
+				if !raise {
+					pinned[n] = true
+					delete(act16, n)
+				}
+				k, isLayer := s.layerOf[n]
+				switch {
+				case isLayer:
+					st := settings[s.Layers[k].Name]
+					if !st.IsFloat() {
+						st.ActBits = map[bool]int{true: 16, false: 8}[raise]
+						settings[s.Layers[k].Name] = st
+					}
+				case raise:
+					act16[n] = true
+				}
+			}
+		}
+	}
+	return settings, cfg, fc, nil
+}
+
+// mixedGroup is an activation scale group whose members do not all have
+// one type.
+type mixedGroup struct {
+	rep string
+	// nodes are the quantized nodes that read or write a member (they
+	// decide the members' types); named is false when one of them has no
+	// name, so that a config file cannot give it 16 bits.
+	nodes []string
+	named bool
+}
+
+// mixedGroups returns the scale groups of plan that mix types.
+func mixedGroups(plan *rewrite.Plan) []mixedGroup {
 	uses := plan.Model.Graph.UseMap()
-	var out []string
-	seen := map[string]bool{}
+	quantized := map[*graph.Node]bool{}
+	for _, d := range plan.Decisions {
+		quantized[d.Node] = d.Quantized
+	}
+	var out []mixedGroup
 	for _, rep := range plan.Activations() {
 		members := plan.GroupMembers(rep)
 		mixed := false
@@ -281,20 +333,28 @@ func mixedGroupNodes(plan *rewrite.Plan) []string {
 		if !mixed {
 			continue
 		}
+		g := mixedGroup{rep: rep.Name, named: true}
+		seen := map[*graph.Node]bool{}
 		for _, v := range members {
 			nodes := append([]*graph.Node{}, uses[v]...)
 			if v.Producer != nil {
 				nodes = append(nodes, v.Producer)
 			}
 			for _, n := range nodes {
-				if n.Name != "" && !seen[n.Name] {
-					seen[n.Name] = true
-					out = append(out, n.Name)
+				if seen[n] || !quantized[n] {
+					continue
 				}
+				seen[n] = true
+				if n.Name == "" {
+					g.named = false
+					continue
+				}
+				g.nodes = append(g.nodes, n.Name)
 			}
 		}
+		sort.Strings(g.nodes)
+		out = append(out, g)
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -351,12 +411,16 @@ func (s *Session) fileConfig(settings map[string]Setting, act16 map[string]bool)
 // computed are cut out of it.
 func (s *Session) Measure(m *graph.Model) (*Measurement, error) {
 	size := ModelSize(m)
+	names, err := expose(m, s.eval.Tensors)
+	if err != nil {
+		return nil, err
+	}
 	run, closer, err := s.runner(m)
 	if err != nil {
 		return nil, err
 	}
 	defer closer()
-	meas, err := s.ref.measure(run)
+	meas, err := s.ref.measure(renamed(run, names))
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +467,9 @@ func (s *Session) AddBase(c Choice) error {
 	if err != nil {
 		return err
 	}
+	if _, err := expose(v.Model, s.eval.Tensors); err != nil {
+		return err
+	}
 	b, _, err := newBase(v.Model, s.fast.Source, maxCacheBytes-s.cacheBytes)
 	if err != nil {
 		return err
@@ -421,16 +488,27 @@ func (s *Session) Verify(m *graph.Model) (*Measurement, error) {
 	if err != nil {
 		return nil, err
 	}
+	size := ModelSize(m)
+	var names map[string]string
+	if len(s.eval.Tensors) > 0 {
+		// m stays as it is: it may be the model the caller writes.
+		if m, err = Clone(m); err != nil {
+			return nil, err
+		}
+		if names, err = expose(m, s.eval.Tensors); err != nil {
+			return nil, err
+		}
+	}
 	r, err := s.verifyBackend()(m)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	meas, err := ref.measure(runnerFunc(r))
+	meas, err := ref.measure(renamed(runnerFunc(r), names))
 	if err != nil {
 		return nil, err
 	}
-	meas.Size = ModelSize(m)
+	meas.Size = size
 	return meas, nil
 }
 
@@ -444,12 +522,20 @@ func (s *Session) verifyRef() (*reference, error) {
 		s.vref = s.ref
 		return s.vref, nil
 	}
-	r, err := s.verifyBackend()(s.Model)
+	fm, err := s.snap.Model()
+	if err != nil {
+		return nil, err
+	}
+	names, err := expose(fm, s.eval.Tensors)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.verifyBackend()(fm)
 	if err != nil {
 		return nil, fmt.Errorf("float model: %w", err)
 	}
 	defer r.Close()
-	if s.vref, err = newReference(runnerFunc(r), s.Model, s.eval, nil); err != nil {
+	if s.vref, err = newReference(renamed(runnerFunc(r), names), fm, s.eval, nil); err != nil {
 		return nil, err
 	}
 	return s.vref, nil
@@ -473,13 +559,30 @@ func (s *Session) VerifyFloatTop1() (*float64, error) {
 }
 
 // Evaluate builds and measures a choice (with Measure: the model is not
-// kept).
+// kept). Measurements are remembered: a choice that resolves to settings
+// measured before is not measured again.
 func (s *Session) Evaluate(c Choice) (*Measurement, error) {
+	settings, _, _, err := s.resolve(c)
+	if err != nil {
+		return nil, err
+	}
+	key := settingsKey(settings)
+	if m, ok := s.memo[key]; ok {
+		return m, nil
+	}
 	v, err := s.Build(c)
 	if err != nil {
 		return nil, err
 	}
-	return s.Measure(v.Model)
+	m, err := s.Measure(v.Model)
+	if err != nil {
+		return nil, err
+	}
+	if s.memo == nil {
+		s.memo = map[string]*Measurement{}
+	}
+	s.memo[key] = m
+	return m, nil
 }
 
 // FloatTop1 returns the float model's top-1 accuracy, or nil without

@@ -208,7 +208,7 @@ func TestScaleGroupsGetOneType(t *testing.T) {
 			}
 		}
 	}
-	if len(mixedGroupNodes(plan)) != 0 {
+	if len(mixedGroups(plan)) != 0 {
 		t.Error("mixed groups left")
 	}
 	if _, err := s.Measure(v.Model); err != nil {
@@ -229,7 +229,7 @@ func TestScaleGroupsGetOneType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mixedGroupNodes(pp)) == 0 {
+	if len(mixedGroups(pp)) == 0 {
 		t.Error("the test model does not mix types in a scale group: it tests nothing")
 	}
 }
@@ -241,4 +241,36 @@ func mustApply(t *testing.T, fc *ptq.FileConfig) ptq.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestScaleGroupsWithUnnamedNodes: when a node of the mixed group has no
+// name (a config file cannot give it 16 bits), the 16-bit side is lowered
+// to 8 bits instead.
+func TestScaleGroupsWithUnnamedNodes(t *testing.T) {
+	m := convConcat()
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "Concat" {
+			n.Name = ""
+		}
+	}
+	src := randomSamples(t, "x", 6, 1, 2, 4, 4)
+	s, err := NewSession(m, src, EvalData{Source: src}, ptq.Defaults(), Options{Opset21: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := s.Layers[1].Name
+	v, err := s.Build(Choice{second: Int16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Settings[second]; got != Int8.Setting() {
+		t.Errorf("second layer %v, want it lowered to int8", got)
+	}
+	plan, err := annotate(s.Model, mustApply(t, v.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mixedGroups(plan)) != 0 {
+		t.Error("mixed groups left")
+	}
 }
