@@ -12,19 +12,28 @@ import (
 // autoTemperatureSamples is how many samples AutoTemperature looks at.
 const autoTemperatureSamples = 64
 
+// autoTemperatureSpread is the logit spread (row standard deviation)
+// that the automatic temperature scales the logits to: about that of a
+// classifier trained with cross-entropy, so such models keep T = 1.
+const autoTemperatureSpread = 4
+
 // autoTemperature picks the softmax temperature of the loss from the scale
 // of the logits it will see: the median, over the first samples, of the
 // standard deviation of a row of the reference logits (the teacher's for
-// distillation, the quantized model's own for labels), and at least 1.
+// distillation, the quantized model's own for labels), divided by
+// autoTemperatureSpread, and at least 1.
 //
-// A softmax at temperature T is only informative when the logits' spread
-// is a few units of T. Networks trained with cross-entropy have logits of
-// spread ~1-10 and keep T near the usual 1-4; mnist-7, trained on raw
+// A softmax at temperature T is informative when the logits spread over a
+// few units of T. Networks trained with cross-entropy have logits of
+// spread ~1-5 and get T = 1 (the usual loss); mnist-7, trained on raw
 // 0..255 pixels, has logits of spread ~2400, where softmax(z) is one-hot
 // for almost every image, the cross-entropy of a correct image is 0 and
 // its gradient vanishes, so training at T = 1 follows the few misclassified
-// images only (measured: 98.78% top-1 at T = 1 against 98.9-99.0% at
-// T = 1000, 4-bit weights and activations; see docs/qat.md).
+// images only. Measured on mnist-7 at 4-bit weights and activations, one
+// epoch (docs/qat.md): with labels 98.78% at T = 1, 99.01-99.03% at T =
+// 200-500, 98.90% at 1000, 98.43% at 2450 (too soft: every correct image
+// keeps pulling its margin up); distilling, 98.87-98.94% for T = 500-1500
+// and 98.76% at 2450. The rule gives T ~ 600 there.
 func (t *trainer) autoTemperature() (float64, error) {
 	n := min(autoTemperatureSamples, t.data.Inputs.Len())
 	var prog *engine.Program
@@ -56,7 +65,7 @@ func (t *trainer) autoTemperature() (float64, error) {
 		return 1, nil
 	}
 	sort.Float64s(spreads)
-	return math.Max(1, spreads[len(spreads)/2]), nil
+	return math.Max(1, spreads[len(spreads)/2]/autoTemperatureSpread), nil
 }
 
 // rowSpreads returns the standard deviation of each row (last axis) of t.

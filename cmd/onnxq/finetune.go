@@ -25,7 +25,7 @@ func finetuneCommand() *cli.Command {
 		&cli.StringFlag{Name: "labels-file", Usage: "labels as an idx1 file or .npy (for MNIST idx data)"},
 		&cli.StringFlag{Name: "teacher", Usage: "float model to distil from (no labels needed; default without labels: MODEL itself when it is a float model)"},
 		&cli.StringFlag{Name: "loss", Usage: "ce (labels), kl or mse (distillation); default ce with labels, kl with a teacher"},
-		&cli.Float64Flag{Name: "temperature", Usage: "softmax temperature of the ce and kl losses (0: the median spread of the reference logits)"},
+		&cli.Float64Flag{Name: "temperature", Usage: "softmax temperature of the ce and kl losses (0: automatic, the median spread of the reference logits over 4, at least 1)"},
 		&cli.IntFlag{Name: "epochs", Value: 1},
 		&cli.IntFlag{Name: "max-steps", Usage: "stop after this many optimizer steps"},
 		&cli.IntFlag{Name: "batch-size", Value: 32, Usage: "samples per optimizer step, whatever the model's own batch size"},
