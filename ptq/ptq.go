@@ -60,9 +60,13 @@ type Config struct {
 }
 
 // Defaults returns the configuration that gives the best int8 result in
-// ONNX Runtime on CPU: min-max ranges, U8S8, per-channel weights.
+// ONNX Runtime on CPU: U8S8, per-channel weights, and per tensor the
+// activation range with the least round-trip error (calibrate.Auto). Auto
+// was measured against min-max on held-out data: mnist-7 98.93% vs 98.92%
+// top-1; BlazeFace front +0.4 to +1.8 dB output SQNR; BlazeFace back -0.7
+// to +0.8 dB; PP-OCRv4 det text-map IoU 0.77 vs 0.53.
 func Defaults() Config {
-	return Config{Method: calibrate.MinMax, Target: ORT, PerChannel: true, WeightBits: 8, ActBits: 8}
+	return Config{Method: calibrate.Auto, Target: ORT, PerChannel: true, WeightBits: 8, ActBits: 8}
 }
 
 // Options derives the annotation options from the configuration.

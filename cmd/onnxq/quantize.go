@@ -20,7 +20,7 @@ import (
 func quantFlags() []cli.Flag {
 	d := ptq.Defaults()
 	return []cli.Flag{
-		&cli.StringFlag{Name: "method", Value: string(d.Method), Usage: "activation range method: minmax, moving-average, percentile, entropy, mse"},
+		&cli.StringFlag{Name: "method", Value: string(d.Method), Usage: "activation range method: auto (per tensor, the least round-trip error), minmax, moving-average, percentile, entropy, mse"},
 		&cli.Float64Flag{Name: "percentile", Value: 99.999, Usage: "share of values the percentile method keeps, in percent"},
 		&cli.BoolFlag{Name: "per-channel", Value: d.PerChannel, Usage: "one weight scale per output channel (--per-channel=false: one per tensor)"},
 		&cli.IntFlag{Name: "weight-bits", Value: 8, Usage: "weight width: 8 or 4"},
