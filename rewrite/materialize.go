@@ -348,7 +348,6 @@ func zeroPointTensor(params []quant.Params, s *Spec, dt graph.DType) *graph.Tens
 	return t
 }
 
-
 // quantizeConst quantizes a constant tensor with its params.
 func quantizeConst(t *graph.Tensor, params []quant.Params, s *Spec, dt graph.DType) (*graph.Tensor, error) {
 	data, err := t.Float32s()
