@@ -335,9 +335,9 @@ func (o *outputOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	return toValue(f.fwOuts[o.index], in)
 }
-func (o *outputOp) ReturnsPtr() bool     { return false }
-func (o *outputOp) CallsExtern() bool    { return false }
-func (o *outputOp) OverwritesInput() int { return -1 }
+func (o *outputOp) ReturnsPtr() bool      { return false }
+func (o *outputOp) CallsExtern() bool     { return false }
+func (o *outputOp) OverwritesInput() int  { return -1 }
 func (o *outputOp) WriteHash(h hash.Hash) { o.fw.hash(h, "out", o.index) }
 func (o *outputOp) Hashcode() uint32 {
 	h := fnv.New32a()

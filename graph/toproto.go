@@ -95,7 +95,6 @@ func (g *Graph) ToProto() *onnxpb.GraphProto {
 	return gp
 }
 
-
 // valueInfo returns the ValueInfoProto of v, reusing the file's entry when
 // name and type are unchanged.
 func valueInfo(v *Value, info *onnxpb.ValueInfoProto) *onnxpb.ValueInfoProto {

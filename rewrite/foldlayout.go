@@ -17,12 +17,12 @@ var FoldConstantLayout = Pass{Name: "fold-constant-layout", Apply: foldConstantL
 // layoutFolds maps an op type to the function computing its output from
 // constant inputs.
 var layoutFolds = map[string]func(n *graph.Node, opset int64) (*graph.Tensor, error){
-	"Reshape":   foldReshape,
-	"Flatten":   foldFlatten,
-	"Squeeze":   foldSqueeze,
-	"Unsqueeze": foldUnsqueeze,
-	"Transpose": foldTranspose,
-	"Identity":  func(n *graph.Node, _ int64) (*graph.Tensor, error) { return n.Inputs[0].Const, nil },
+	"Reshape":         foldReshape,
+	"Flatten":         foldFlatten,
+	"Squeeze":         foldSqueeze,
+	"Unsqueeze":       foldUnsqueeze,
+	"Transpose":       foldTranspose,
+	"Identity":        func(n *graph.Node, _ int64) (*graph.Tensor, error) { return n.Inputs[0].Const, nil },
 	"ConstantOfShape": foldConstantOfShape,
 }
 
