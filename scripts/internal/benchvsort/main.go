@@ -131,6 +131,7 @@ func runCmd(args []string) error {
 		rep.Models = append(rep.Models, mr)
 		printModel(os.Stdout, bm, mr)
 	}
+	printSummary(os.Stdout, rep.Models)
 	rep.MachineAfter = machineInfo()
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {

@@ -240,6 +240,9 @@ func measureFidelity(bm benchModel, ref, got []outputs, labels []int64) (*fideli
 		if err != nil {
 			return nil, err
 		}
+		if a.MaxProbDiff, err = maxSigmoidDiff(ref, got, bm.ScoreOutputs); err != nil {
+			return nil, err
+		}
 		f.Scores = &a
 	case digits:
 		if labels != nil {

@@ -47,7 +47,32 @@ type agreement struct {
 	IoU  float64 `json:"iou"`
 	NRef int     `json:"n_ref"` // positives of the float model
 	NGot int     `json:"n_got"` // positives of the compared model
+	// MaxProbDiff, for score logits, is the largest difference of
+	// sigmoid(score) between the two models: threshold-free, it shows
+	// whether a lost positive was a near miss.
+	MaxProbDiff float64 `json:"max_prob_diff,omitempty"`
 }
+
+// maxSigmoidDiff returns the largest |sigmoid(got) - sigmoid(ref)| over the
+// outputs named in names, over all samples.
+func maxSigmoidDiff(ref, got []outputs, names []string) (float64, error) {
+	keep := map[string]bool{}
+	for _, n := range names {
+		keep[n] = true
+	}
+	var m float64
+	err := eachPair(ref, got, func(name string, r, g []float32) {
+		if !keep[name] {
+			return
+		}
+		for k := range r {
+			m = math.Max(m, math.Abs(sigmoid(float64(g[k]))-sigmoid(float64(r[k]))))
+		}
+	})
+	return m, err
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // mapIoU thresholds the outputs named in names (all outputs when names is
 // empty) of ref and got at thresh (value > thresh is positive) and returns

@@ -150,3 +150,17 @@ func TestInputNoise(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxSigmoidDiff: logits 0 and ln 3 are probabilities 0.5 and 0.75.
+func TestMaxSigmoidDiff(t *testing.T) {
+	ref := []outputs{{"s": vec(0, -9), "b": vec(100)}}
+	got := []outputs{{"s": vec(float32(math.Log(3)), -9), "b": vec(-100)}}
+	d, err := maxSigmoidDiff(ref, got, []string{"s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// float32(ln 3) is within 6e-8 of ln 3; sigmoid's slope is <= 1/4.
+	if math.Abs(d-0.25) > 1e-7 {
+		t.Errorf("max |Δp| = %v, want 0.25 (the box output b must not count)", d)
+	}
+}

@@ -113,23 +113,8 @@ var counterpart = map[string]string{
 // and the best onnxq model with the best ORT model by fidelity.
 func compare(bm benchModel, results []*result) []comparison {
 	byID := map[string]*result{}
-	var bestQ, bestO *result
 	for _, r := range results {
 		byID[r.ID] = r
-		_, v, ok := score(bm, r)
-		if !ok {
-			continue
-		}
-		switch r.Tool {
-		case "onnxq":
-			if _, bv, _ := score(bm, bestQ); bestQ == nil || v > bv {
-				bestQ = r
-			}
-		case "ort":
-			if _, bv, _ := score(bm, bestO); bestO == nil || v > bv {
-				bestO = r
-			}
-		}
 	}
 	var out []comparison
 	for _, r := range results {
@@ -137,8 +122,8 @@ func compare(bm benchModel, results []*result) []comparison {
 			out = append(out, pair(bm, r, byID[o], "same method, U8S8, per-channel"))
 		}
 	}
-	if bestQ != nil && bestO != nil {
-		out = append(out, pair(bm, bestQ, bestO, "best of each by fidelity"))
+	if q, o := best(bm, results, "onnxq"), best(bm, results, "ort"); q != nil && o != nil {
+		out = append(out, pair(bm, q, o, "best of each by fidelity"))
 	}
 	return out
 }
@@ -190,7 +175,7 @@ func printModel(w io.Writer, bm benchModel, mr modelReport) {
 	case textMap:
 		head = append(head, "IoU@0.3 (px float/q)")
 	case faces:
-		head = append(head, "score IoU (n float/q)")
+		head = append(head, "score IoU (n float/q) max|Δp|")
 	case digits:
 		head = append(head, "top-1 %")
 	}
@@ -234,7 +219,11 @@ func row(bm benchModel, r *result, outNames []string) []string {
 		case textMap:
 			cells = append(cells, agreementCell(f.TextMap))
 		case faces:
-			cells = append(cells, agreementCell(f.Scores))
+			c := agreementCell(f.Scores)
+			if f.Scores != nil {
+				c += fmt.Sprintf(" %.3f", f.Scores.MaxProbDiff)
+			}
+			cells = append(cells, c)
 		case digits:
 			if f.Top1 != nil {
 				cells = append(cells, fmt.Sprintf("%.2f", 100**f.Top1))
@@ -359,4 +348,91 @@ func printTable(w io.Writer, rows [][]string) {
 	for _, r := range rows[1:] {
 		line(r)
 	}
+}
+
+// ortDefault is quantize_static with nothing but the format chosen: QDQ,
+// S8S8, MinMax, per-tensor weights.
+const ortDefault = "ort-s8s8-minmax-pt"
+
+// printSummary prints one line per model: the main fidelity figure, the
+// int8/float latency and the quantization cost ratios.
+func printSummary(w io.Writer, models []modelReport) {
+	fmt.Fprintf(w, "\n## Summary\n\n")
+	fmt.Fprintln(w, "ORT default = quantize_static's defaults (QDQ, S8S8, MinMax, per-tensor); best = highest fidelity of the")
+	fmt.Fprintln(w, "variants; latency = median thread CPU time of one inference, one thread, int8 / float; cost ratios onnxq / ORT")
+	fmt.Fprintln(w, "for the same method (U8S8, per-channel): min-max (onnxq defaults) and entropy.")
+	fmt.Fprintln(w)
+	rows := [][]string{{"model", "metric", "float+noise", "ORT default", "ORT best", "onnxq", "onnxq best",
+		"int8/float ORT default", "int8/float ORT best", "int8/float onnxq", "quant time minmax", "quant time entropy",
+		"peak RSS minmax", "peak RSS entropy"}}
+	for _, mr := range models {
+		bm := benchModels[slicesIndex(mr.Name)]
+		byID := map[string]*result{}
+		for _, r := range mr.Results {
+			byID[r.ID] = r
+		}
+		bestO, bestQ := best(bm, mr.Results, "ort"), best(bm, mr.Results, "onnxq")
+		name, _, _ := score(bm, bestQ)
+		val := func(r *result) string {
+			_, v, ok := score(bm, r)
+			if !ok {
+				return "-"
+			}
+			return metric(name, v)
+		}
+		withID := func(r *result) string {
+			if r == nil {
+				return "-"
+			}
+			return val(r) + " " + r.ID
+		}
+		lat := func(r *result) string {
+			if r == nil || r.Latency == nil {
+				return "-"
+			}
+			return plain(float64(r.Latency.CPURatio))
+		}
+		cost := func(q, o string, f func(*runResult) float64) string {
+			a, b := byID[q], byID[o]
+			if a == nil || b == nil || a.Quant == nil || b.Quant == nil || a.Quant.Error != "" || b.Quant.Error != "" {
+				return "-"
+			}
+			return ratio(f(a.Quant) / f(b.Quant))
+		}
+		wall := func(r *runResult) float64 { return r.WallS }
+		rss := func(r *runResult) float64 { return r.PeakRSSMB }
+		rows = append(rows, []string{mr.Name, name, val(byID["float+noise"]), val(byID[ortDefault]), withID(bestO),
+			val(byID["onnxq"]), withID(bestQ), lat(byID[ortDefault]), lat(bestO), lat(byID["onnxq"]),
+			cost("onnxq", counterpart["onnxq"], wall), cost("onnxq-entropy", counterpart["onnxq-entropy"], wall),
+			cost("onnxq", counterpart["onnxq"], rss), cost("onnxq-entropy", counterpart["onnxq-entropy"], rss)})
+	}
+	printTable(w, rows)
+}
+
+// best returns the result of a tool with the highest fidelity (nil if
+// none has a figure).
+func best(bm benchModel, results []*result, tool string) *result {
+	var b *result
+	for _, r := range results {
+		if r.Tool != tool {
+			continue
+		}
+		_, v, ok := score(bm, r)
+		if !ok {
+			continue
+		}
+		if _, bv, _ := score(bm, b); b == nil || v > bv {
+			b = r
+		}
+	}
+	return b
+}
+
+func slicesIndex(name string) int {
+	for i, bm := range benchModels {
+		if bm.Name == name {
+			return i
+		}
+	}
+	return -1
 }
