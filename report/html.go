@@ -74,7 +74,7 @@ figcaption { color: #555; font-size: 0.9em; max-width: 800px; }
 {{end}}
 
 {{with .Search}}
-<h2>Mixed precision for a budget</h2>
+<h2 id="budget">Mixed precision for a budget</h2>
 <p>Budget: <b>{{budget .Budget}}</b>; allowed precisions: {{range $i, $p := .Precisions}}{{if $i}}, {{end}}{{$p}}{{end}}.</p>
 <p class="why">{{.Why}}</p>
 <table>
@@ -96,19 +96,19 @@ figcaption { color: #555; font-size: 0.9em; max-width: 800px; }
 {{end}}</table>
 {{end}}
 
-<h2>Accuracy and size</h2>
+<h2 id="tradeoff">Accuracy and size</h2>
 {{with plot . "tradeoff_sqnr"}}<figure><img src="{{.File}}" alt="trade-off between output SQNR and model size">{{template "legend" .}}<figcaption>{{.Caption}}</figcaption></figure>{{end}}
 {{with plot . "tradeoff_top1"}}<figure><img src="{{.File}}" alt="trade-off between top-1 accuracy and model size">{{template "legend" .}}<figcaption>{{.Caption}}</figcaption></figure>{{end}}
 
 {{with .Analysis}}
-<h2>Per-layer sensitivity</h2>
+<h2 id="sensitivity">Per-layer sensitivity</h2>
 {{with plot $ "sensitivity"}}<figure><img src="{{.File}}" alt="per-layer sensitivity bars">{{template "legend" .}}<figcaption>{{.Caption}}</figcaption></figure>{{end}}
 <div class="scroll"><table>
 <tr><th>rank</th><th class="name">layer</th><th class="name">op</th><th>weights</th><th>SQNR alone</th><th>top-1 alone</th><th>SQNR, left in float</th><th>gain</th><th>top-1, left in float</th></tr>
 {{range .Layers}}<tr><td>{{.Rank}}</td><td class="name">{{.Name}}</td><td class="name">{{.Op}}</td><td>{{.Params}}</td><td>{{db .Alone.SQNR}}</td><td>{{pct .Alone.Top1}}</td><td>{{db .LeftFloat.SQNR}}</td><td>{{db .Gain}}</td><td>{{pct .LeftFloat.Top1}}</td></tr>
 {{end}}</table></div>
 
-<h2>Activation ranges</h2>
+<h2 id="ranges">Activation ranges</h2>
 <p>Calibration histograms (log counts) of the activations read and written by the most sensitive layers, with the range the <b>{{.Method}}</b> method chose (values outside it are clipped).</p>
 <div class="hists">
 {{range hists $}}<figure><img src="{{.File}}" alt="histogram of {{.Group}}"><figcaption>{{.Group}} (layer {{.Layer}}): range <span style="color:#d55e00">[{{printf "%.4g" .Lo}}, {{printf "%.4g" .Hi}}]</span> (dashed)</figcaption></figure>

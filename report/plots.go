@@ -106,6 +106,8 @@ func sensitivityPlot(a *tune.Analysis, maxLayers int) ([]byte, vg.Length, error)
 	b2.Horizontal, b2.Color, b2.LineStyle.Width, b2.Offset = true, orange, 0, barH/2
 	p.Add(b1, b2, plotter.NewGrid())
 	p.NominalY(names...)
+	// A margin between the layer names and bars that start at 0.
+	p.X.Min = math.Min(lo, 0) - 0.03*(hi-lo)
 	h := vg.Points(float64(14*n + 110))
 	out, err := svg(p, vg.Points(760), h)
 	return out, h, err
