@@ -11,8 +11,14 @@ import (
 type ExportTarget string
 
 const (
-	ExportORT      ExportTarget = "ort"
+	// ExportORT is ONNX Runtime: 4-bit activations are written in 8-bit
+	// types behind a Clip (see widenActivations4).
+	ExportORT ExportTarget = "ort"
+	// ExportTensorRT checks TensorRT's explicit-quantization profile.
 	ExportTensorRT ExportTarget = "tensorrt"
+	// ExportONNX is standard ONNX with no runtime's workarounds: 4-bit
+	// activations keep their int4/uint4 types.
+	ExportONNX ExportTarget = "onnx"
 )
 
 // ExportIRVersion is the ir_version exported models declare: accepted by
@@ -48,15 +54,21 @@ func Export(m *graph.Model, target ExportTarget, log *rewrite.Log) error {
 	if err := rewrite.Run(m, log, rewrite.FoldWeights, rewrite.QuantizeBiases, rewrite.RemoveDeadNodes); err != nil {
 		return err
 	}
+	switch target {
+	case ExportORT, "":
+		if err := exportActivations4(m, log); err != nil {
+			return err
+		}
+	case ExportTensorRT, ExportONNX:
+	default:
+		return fmt.Errorf("target %q: want ort, tensorrt or onnx", target)
+	}
 	m.IRVersion = ExportIRVersion
 	if err := rewrite.CheckQDQ(m); err != nil {
 		return err
 	}
 	if target == ExportTensorRT {
 		return checkTensorRT(m)
-	}
-	if target != ExportORT && target != "" {
-		return fmt.Errorf("target %q: want ort or tensorrt", target)
 	}
 	return nil
 }

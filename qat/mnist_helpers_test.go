@@ -154,12 +154,26 @@ func sameBits(a, b map[string]*graph.Tensor) error {
 	return nil
 }
 
-// writeExported turns a trained model into its deployable form (ToQDQ,
-// Export for ONNX Runtime) and saves it at path.
-func writeExported(tb testing.TB, tm *TrainingModel, path string) *graph.Model {
+// writeExported turns a trained model into its deployable form for ONNX
+// Runtime (ToQDQ, Export) and saves it at path; with onnxPath it also
+// saves the standard-ONNX form (4-bit types kept) there.
+func writeExported(tb testing.TB, tm *TrainingModel, path, onnxPath string) (ortForm, onnxForm *graph.Model) {
 	tb.Helper()
 	if err := ToQDQ(tm); err != nil {
 		tb.Fatal(err)
+	}
+	if onnxPath != "" {
+		c, err := CloneModel(tm.Model)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := Export(c, ExportONNX, &rewrite.Log{}); err != nil {
+			tb.Fatal(err)
+		}
+		if err := c.Save(onnxPath); err != nil {
+			tb.Fatal(err)
+		}
+		onnxForm = c
 	}
 	if err := Export(tm.Model, ExportORT, &rewrite.Log{}); err != nil {
 		tb.Fatal(err)
@@ -167,16 +181,18 @@ func writeExported(tb testing.TB, tm *TrainingModel, path string) *graph.Model {
 	if err := tm.Model.Save(path); err != nil {
 		tb.Fatal(err)
 	}
-	return tm.Model
+	return tm.Model, onnxForm
 }
 
 // ortLevel is the graph optimization level a model file runs at in ONNX
 // Runtime 1.30: the default (all), except for models with 4-bit
-// activations. ONNX Runtime's QDQ optimizer (extended level and above)
-// moves their Q/DQ around MaxPool and then rejects the model it made
-// ("Type 'tensor(uint4)' of input parameter ... of operator (MaxPool) ...
-// is invalid"), so those run at the basic level, which keeps the model's
-// own Q/DQ nodes (the arithmetic ONNX defines, unfused).
+// activation types (the standard-ONNX export). ONNX Runtime's QDQ
+// optimizer (extended level and above) moves their Q/DQ around MaxPool and
+// then rejects the model it made ("Type 'tensor(uint4)' of input parameter
+// ... of operator (MaxPool) ... is invalid"), so those run at the basic
+// level, which keeps the model's own Q/DQ nodes (the arithmetic ONNX
+// defines, unfused). The ONNX Runtime export does not need this (see
+// widenActivations4).
 func ortLevel(tb testing.TB, m *graph.Model) ort.OptLevel {
 	tb.Helper()
 	level := ort.OptAll

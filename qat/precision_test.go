@@ -43,11 +43,13 @@ func levelsUsed(t *testing.T, fq *FakeQuantInfo) int {
 // images with the widths going 8 -> 6 -> 4 (weights and activations). After
 // each epoch every FakeQuant carries the epoch's width and no weight
 // channel uses more than 2^bits levels; the model written at the end has
-// int4 weights and uint4 activations (opset 21), passes the ONNX checker,
-// and runs in ONNX Runtime 1.30 with the top-1 the Go engine reported for
-// the training graph on the same 500 test images. (The checker's own
-// ONNX Runtime 1.21 load is skipped: at its default optimization level
-// ONNX Runtime rejects 4-bit activations next to MaxPool, see ortLevel.)
+// int4 weights and uint4 activations (opset 21) in its standard-ONNX form
+// and uint8 activations clipped to 16 levels in its ONNX Runtime form;
+// both pass the ONNX checker and run in ONNX Runtime 1.30 with the top-1
+// the Go engine reported for the training graph on the same 500 test
+// images. (The checker's own ONNX Runtime 1.21 load is skipped for the
+// standard form: at its default optimization level ONNX Runtime rejects
+// uint4 activations next to MaxPool, see ortLevel.)
 func TestPrecisionSchedule(t *testing.T) {
 	tm, err := ToTraining(mnistQDQ(t, 8, 8, 50))
 	if err != nil {
@@ -82,22 +84,36 @@ func TestPrecisionSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("top-1 on 500 test images after each epoch (8, 6, 4 bits): %.1f%%, %.1f%%, %.1f%%", 100*scores[0], 100*scores[1], 100*scores[2])
-	path := filepath.Join(t.TempDir(), "w4a4.onnx")
-	m := writeExported(t, tm, path)
-	types := map[graph.DType]int{}
-	m.Graph.Walk(func(n *graph.Node) bool {
-		if n.OpType == "DequantizeLinear" {
-			types[n.Input(2).Const.DType]++
-		}
-		return true
-	})
-	if types[graph.Int4] != 3 || types[graph.Uint4] == 0 || types[graph.Int8]+types[graph.Uint8] != 0 || m.Opset("") < 21 {
-		t.Errorf("written zero point types %v at opset %d, want int4 weights and uint4 activations at opset 21", types, m.Opset(""))
+	dir := t.TempDir()
+	path, onnxPath := filepath.Join(dir, "w4a4.onnx"), filepath.Join(dir, "w4a4-onnx.onnx")
+	m, std := writeExported(t, tm, path, onnxPath)
+	types := func(m *graph.Model) map[graph.DType]int {
+		types := map[graph.DType]int{}
+		m.Graph.Walk(func(n *graph.Node) bool {
+			if n.OpType == "DequantizeLinear" {
+				types[n.Input(2).Const.DType]++
+			}
+			return true
+		})
+		return types
 	}
-	testdata.CheckONNX(t, false, path)
-	got := ortTop1(t, path, ortLevel(t, m), test, labels)
-	if math.Abs(got-res.Scores[2]) > 1e-9 {
-		t.Errorf("ONNX Runtime top-1 %.1f%%, the Go engine reported %.1f%% during training", 100*got, 100*res.Scores[2])
+	if ty := types(std); ty[graph.Int4] != 3 || ty[graph.Uint4] == 0 || ty[graph.Int8]+ty[graph.Uint8] != 0 || std.Opset("") < 21 {
+		t.Errorf("standard-ONNX zero point types %v at opset %d, want int4 weights and uint4 activations at opset 21", ty, std.Opset(""))
+	}
+	if ty := types(m); ty[graph.Int4] != 3 || ty[graph.Uint8] == 0 || ty[graph.Uint4] != 0 {
+		t.Errorf("ONNX Runtime zero point types %v, want int4 weights and uint8 activations", ty)
+	}
+	// The checker's ONNX Runtime 1.21 loads the ONNX Runtime form only.
+	testdata.CheckONNX(t, true, path)
+	testdata.CheckONNX(t, false, onnxPath)
+	for _, c := range []struct {
+		path string
+		m    *graph.Model
+	}{{path, m}, {onnxPath, std}} {
+		got := ortTop1(t, c.path, ortLevel(t, c.m), test, labels)
+		if math.Abs(got-res.Scores[2]) > 1e-9 {
+			t.Errorf("%s: ONNX Runtime top-1 %.1f%%, the Go engine reported %.1f%% during training", filepath.Base(c.path), 100*got, 100*res.Scores[2])
+		}
 	}
 }
 
@@ -119,7 +135,7 @@ func TestSixBitsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "w6a6.onnx")
-	m := writeExported(t, tm, path)
+	m, _ := writeExported(t, tm, path, "")
 	clips := 0
 	m.Graph.Walk(func(n *graph.Node) bool {
 		switch n.OpType {

@@ -135,3 +135,76 @@ func checkBatched(m, batched *graph.Model, feeds []map[string]*graph.Tensor, out
 	}
 	return nil
 }
+
+// teacherOutputs runs the teacher on samples and returns its output for
+// each: at once in a re-batched copy of the teacher (verified once, as
+// the training model's copy is), or one by one.
+func (t *trainer) teacherOutputs(samples []map[string]*graph.Tensor) ([]*graph.Tensor, error) {
+	teacher := t.data.Teacher
+	n := len(samples)
+	if n > 1 && !t.cfg.Accumulate && t.teacherErr == nil {
+		prog := t.teachers[n]
+		if prog == nil {
+			bm, err := batchModel(teacher.Model, samples[0], n)
+			if err == nil && !t.teacherChecked {
+				err = checkBatched(teacher.Model, bm, samples, t.out.Name)
+			}
+			if err == nil {
+				prog, err = engine.Compile(bm)
+			}
+			if err != nil {
+				t.teacherErr = err
+			} else {
+				if t.teachers == nil {
+					t.teachers = map[int]*engine.Program{}
+				}
+				t.teachers[n], t.teacherChecked = prog, true
+			}
+		}
+		if prog != nil {
+			joined, err := stackSamples(samples)
+			if err != nil {
+				return nil, err
+			}
+			outs, err := prog.Run(joined, nil)
+			if err != nil {
+				return nil, err
+			}
+			return splitOutput(outs[t.out.Name], n, t.out.Name)
+		}
+	}
+	ys := make([]*graph.Tensor, n)
+	for k, s := range samples {
+		outs, err := teacher.Run(s, nil)
+		if err != nil {
+			return nil, err
+		}
+		y, ok := outs[t.out.Name]
+		if !ok {
+			return nil, fmt.Errorf("the teacher has no output %q", t.out.Name)
+		}
+		ys[k] = y
+	}
+	return ys, nil
+}
+
+// splitOutput cuts a batched output [n*k, ...] into n tensors [k, ...].
+func splitOutput(y *graph.Tensor, n int, name string) ([]*graph.Tensor, error) {
+	if y == nil {
+		return nil, fmt.Errorf("the teacher has no output %q", name)
+	}
+	f, err := y.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	if y.Rank() == 0 || int(y.Shape[0])%n != 0 {
+		return nil, fmt.Errorf("teacher output %q has shape %v for %d samples", name, y.Shape, n)
+	}
+	shape := append([]int64{y.Shape[0] / int64(n)}, y.Shape[1:]...)
+	size := len(f) / n
+	out := make([]*graph.Tensor, n)
+	for k := range out {
+		out[k] = graph.MustTensor(graph.Float, shape, f[k*size:(k+1)*size])
+	}
+	return out, nil
+}

@@ -155,21 +155,28 @@ func (t *trainer) loadParams(lw *lowered) {
 	}
 }
 
-// feed returns the inputs of sample i with its training target.
-func (t *trainer) feed(i int) (map[string]*graph.Tensor, error) {
-	sample, err := t.data.Inputs.Sample(i)
-	if err != nil {
-		return nil, fmt.Errorf("sample %d: %w", i, err)
+// feeds returns the inputs of the samples with their training targets.
+func (t *trainer) feeds(batch []int) ([]map[string]*graph.Tensor, error) {
+	samples := make([]map[string]*graph.Tensor, len(batch))
+	for k, i := range batch {
+		var err error
+		if samples[k], err = t.data.Inputs.Sample(i); err != nil {
+			return nil, fmt.Errorf("sample %d: %w", i, err)
+		}
 	}
-	tgt, err := t.target(i, sample)
+	tgts, err := t.targets(batch, samples)
 	if err != nil {
 		return nil, err
 	}
-	feed := map[string]*graph.Tensor{t.tgt.Name: tgt}
-	for k, v := range sample {
-		feed[k] = v
+	feeds := make([]map[string]*graph.Tensor, len(batch))
+	for k, sample := range samples {
+		feed := map[string]*graph.Tensor{t.tgt.Name: tgts[k]}
+		for name, v := range sample {
+			feed[name] = v
+		}
+		feeds[k] = feed
 	}
-	return feed, nil
+	return feeds, nil
 }
 
 // run feeds one run of lw and returns the loss and the gradients.
@@ -207,12 +214,9 @@ func (lw *lowered) run(feed map[string]*graph.Tensor) (float64, [][]float32, err
 // the mean over the rows); otherwise each sample runs at the model's own
 // batch size and the gradients are averaged, which is the same gradient.
 func (t *trainer) step(batch []int, step, totalSteps int) (float64, error) {
-	feeds := make([]map[string]*graph.Tensor, len(batch))
-	for k, i := range batch {
-		var err error
-		if feeds[k], err = t.feed(i); err != nil {
-			return 0, err
-		}
+	feeds, err := t.feeds(batch)
+	if err != nil {
+		return 0, err
 	}
 	lw, err := t.lowering(batch, feeds)
 	if err != nil {

@@ -185,6 +185,10 @@ type trainer struct {
 	cur        *lowered
 	rebatched  bool  // a re-batched copy was verified and used
 	rebatchErr error // why the model trains by accumulation instead
+	// re-batched copies of the teacher by batch size
+	teachers       map[int]*engine.Program
+	teacherChecked bool
+	teacherErr     error // why the teacher runs sample by sample
 }
 
 // Train fine-tunes tm in place and leaves the trained weights and scales
@@ -416,39 +420,61 @@ func (t *trainer) removeLoss() {
 	g.RemoveNodes(map[*graph.Node]bool{t.loss: true})
 }
 
-// target computes the target of sample i: a one-hot row for labels, the
-// teacher's output (softened for KL) for distillation.
-func (t *trainer) target(i int, sample map[string]*graph.Tensor) (*graph.Tensor, error) {
-	dims, _ := t.out.Shape()
+// targets computes the targets of samples (indices batch): a one-hot row
+// per label, or the teacher's outputs (softened for KL) for distillation.
+func (t *trainer) targets(batch []int, samples []map[string]*graph.Tensor) ([]*graph.Tensor, error) {
+	out := make([]*graph.Tensor, len(batch))
 	if t.cfg.Loss == CrossEntropy {
-		n := int64(1)
-		for _, d := range dims {
-			n *= d
+		for k, i := range batch {
+			var err error
+			if out[k], err = t.oneHot(i); err != nil {
+				return nil, err
+			}
 		}
-		c := dims[len(dims)-1]
-		if n != c {
-			return nil, fmt.Errorf("labels train a single-row output; %q has shape %v", t.out.Name, dims)
-		}
-		lab := t.data.Labels[i]
-		if lab < 0 || lab >= c {
-			return nil, fmt.Errorf("label %d of sample %d is outside the %d classes", lab, i, c)
-		}
-		oh := make([]float32, c)
-		oh[lab] = 1
-		return graph.NewTensor(graph.Float, dims, oh)
+		return out, nil
 	}
-	outs, err := t.data.Teacher.Run(sample, nil)
+	ys, err := t.teacherOutputs(samples)
 	if err != nil {
 		return nil, fmt.Errorf("teacher: %w", err)
 	}
-	y, ok := outs[t.out.Name]
-	if !ok {
-		return nil, fmt.Errorf("the teacher has no output %q", t.out.Name)
+	for k, y := range ys {
+		if out[k], err = t.soften(y); err != nil {
+			return nil, err
+		}
 	}
+	return out, nil
+}
+
+// oneHot is the target row of sample i's label.
+func (t *trainer) oneHot(i int) (*graph.Tensor, error) {
+	dims, _ := t.out.Shape()
+	n := int64(1)
+	for _, d := range dims {
+		n *= d
+	}
+	c := dims[len(dims)-1]
+	if n != c {
+		return nil, fmt.Errorf("labels train a single-row output; %q has shape %v", t.out.Name, dims)
+	}
+	lab := t.data.Labels[i]
+	if lab < 0 || lab >= c {
+		return nil, fmt.Errorf("label %d of sample %d is outside the %d classes", lab, i, c)
+	}
+	oh := make([]float32, c)
+	oh[lab] = 1
+	return graph.NewTensor(graph.Float, dims, oh)
+}
+
+// soften turns a teacher output into the loss target: as it is for MSE,
+// softmax(y / T) for KL.
+func (t *trainer) soften(y *graph.Tensor) (*graph.Tensor, error) {
 	if t.cfg.Loss == DistillMSE {
 		return y, nil
 	}
-	z, _ := y.Float32s()
+	z, err := y.Float32s()
+	if err != nil {
+		return nil, err
+	}
 	c := int(y.Shape[len(y.Shape)-1])
 	p := make([]float32, len(z))
 	ls := make([]float64, c)

@@ -321,7 +321,7 @@ func exportCommand() *cli.Command {
 		ArgsUsage: "MODEL",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true},
-			&cli.StringFlag{Name: "target", Value: "ort", Usage: "ort or tensorrt (checks the TensorRT profile)"},
+			&cli.StringFlag{Name: "target", Value: "ort", Usage: "ort (4-bit activations in 8-bit types behind a Clip, which ONNX Runtime loads), tensorrt (checks the TensorRT profile) or onnx (standard ONNX, 4-bit types kept)"},
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
