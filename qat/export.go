@@ -32,6 +32,9 @@ const ExportIRVersion = 10
 // explicit ir_version, and a final check of every Q/DQ node (and of the
 // target's profile) before anything is written.
 func Export(m *graph.Model, target ExportTarget, log *rewrite.Log) error {
+	if log == nil {
+		log = &rewrite.Log{}
+	}
 	if m.Opset(Domain) != 0 {
 		var ops []graph.Opset
 		for _, o := range m.Opsets {
@@ -56,7 +59,7 @@ func Export(m *graph.Model, target ExportTarget, log *rewrite.Log) error {
 	}
 	switch target {
 	case ExportORT, "":
-		if err := exportActivations4(m, log); err != nil {
+		if err := rewrite.Run(m, log, widenActivations4Pass); err != nil {
 			return err
 		}
 	case ExportTensorRT, ExportONNX:

@@ -88,15 +88,15 @@ func widenActivations4(m *graph.Model) (int, error) {
 	return done, nil
 }
 
-// exportActivations4 applies widenActivations4 for ONNX Runtime and logs
-// it.
-func exportActivations4(m *graph.Model, log *rewrite.Log) error {
+// widenActivations4Pass is widenActivations4 as a named rewrite pass (its
+// log entries carry the pass name).
+var widenActivations4Pass = rewrite.Pass{Name: "widen-4bit-activations", Apply: func(m *graph.Model, log *rewrite.Log) error {
 	n, err := widenActivations4(m)
 	if err != nil {
 		return err
 	}
-	if n > 0 && log != nil {
+	if n > 0 {
 		log.Changef("wrote %d 4-bit activation quantizers as 8-bit types behind a Clip to their 4-bit range (same values; ONNX Runtime rejects uint4 next to MaxPool; --target onnx keeps the 4-bit types)", n)
 	}
 	return nil
-}
+}}
