@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,11 +23,14 @@ type onnxqVariant struct {
 	Method string
 }
 
-// onnxqVariants are the insert-qdq runs: its defaults (min-max, U8S8,
-// per-channel weights), the entropy method and auto (per tensor, the
-// candidate range with the least round-trip error, calibrate/methods.go).
+// onnxqVariants are the insert-qdq runs: its defaults (whatever they are
+// in the binary measured; the method it used is read from its report),
+// then min-max, entropy and auto (per tensor, the candidate range with the
+// least round-trip error, calibrate/methods.go) explicitly. Every run has
+// insert-qdq's other defaults: U8S8, per-channel weights.
 var onnxqVariants = []onnxqVariant{
-	{ID: "onnxq", Command: "insert-qdq", Method: "minmax"},
+	{ID: "onnxq", Command: "insert-qdq"},
+	{ID: "onnxq-minmax", Command: "insert-qdq", Args: []string{"--method", "minmax"}, Method: "minmax"},
 	{ID: "onnxq-entropy", Command: "insert-qdq", Args: []string{"--method", "entropy"}, Method: "entropy"},
 	{ID: "onnxq-auto", Command: "insert-qdq", Args: []string{"--method", "auto"}, Method: "auto"},
 }
@@ -62,6 +66,9 @@ func runOnnxq(bin string, mm manifestModel, dir string, variants []onnxqVariant)
 		r := runMeasured(bin, args)
 		if r.Error == "" {
 			r.Output = path
+			if v.Method == "" {
+				r.Note = "defaults: method " + reportMethod(filepath.Join(dir, mm.Name+"."+v.ID+".report.json"))
+			}
 			fmt.Fprintf(os.Stderr, "%s %s: %.2f s, peak RSS %.0f MB\n", mm.Name, v.ID, r.WallS, r.PeakRSSMB)
 		} else {
 			fmt.Fprintf(os.Stderr, "%s %s: %s\n", mm.Name, v.ID, r.Error)
@@ -100,4 +107,17 @@ func runMeasured(bin string, args []string) runResult {
 // hasCommand reports whether the onnxq binary has a subcommand.
 func hasCommand(bin, name string) bool {
 	return exec.Command(bin, name, "--help").Run() == nil
+}
+
+// reportMethod returns the calibration method an insert-qdq report names
+// ("?" if it cannot be read).
+func reportMethod(path string) string {
+	var rep struct {
+		Method string `json:"method"`
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &rep) != nil || rep.Method == "" {
+		return "?"
+	}
+	return rep.Method
 }
