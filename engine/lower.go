@@ -20,6 +20,11 @@ import (
 // ONNX node output becomes one Gorgonia node whose op runs the registry
 // kernel; its symbolic derivative runs the registry gradient, so training
 // and Program.Run compute the same forward values.
+//
+// Gorgonia's tape machine adds each run's gradients into the parameters'
+// gradient values instead of replacing them: a caller that runs the
+// machine several times must reset the gradients between runs (qat does,
+// in step.go), or every step uses a running sum.
 type Lowered struct {
 	G *G.ExprGraph
 	// Inputs are the graph inputs, Params the trainable initializers, and
