@@ -27,6 +27,7 @@ func evalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "labels", Usage: "`KEY` of the label array in an --eval .npz (default: \"labels\" when the file has it)"},
 		&cli.IntFlag{Name: "eval-limit", Usage: "use at most this many evaluation samples (0: all)"},
 		&cli.StringFlag{Name: "logits", Usage: "model output `NAME` holding the class scores for top-1 (default: the first output)"},
+		&cli.StringSliceFlag{Name: "measure", Usage: "`TENSOR`s whose SQNR is measured instead of the outputs' (e.g. the logits before a final Sigmoid whose outputs saturate)"},
 	}
 }
 
@@ -46,7 +47,7 @@ func openEval(c *cli.Context, m *graph.Model, calib dataset.Source) (tune.EvalDa
 		if c.String("eval-labels") != "" || c.IsSet("labels") {
 			return tune.EvalData{}, "", userErrorf("--eval-labels and --labels need --eval")
 		}
-		return tune.EvalData{Source: limitSource(calib, c.Int("eval-limit"))}, "the calibration data", nil
+		return tune.EvalData{Source: limitSource(calib, c.Int("eval-limit")), Tensors: splitList(c.StringSlice("measure"))}, "the calibration data", nil
 	}
 	var inputs []string
 	for _, v := range dataset.ModelInputs(m.Graph) {
@@ -99,7 +100,7 @@ func openEval(c *cli.Context, m *graph.Model, calib dataset.Source) (tune.EvalDa
 	if labels != nil {
 		desc += " with labels"
 	}
-	return tune.EvalData{Source: src, Labels: labels, Output: c.String("logits")}, desc, nil
+	return tune.EvalData{Source: src, Labels: labels, Output: c.String("logits"), Tensors: splitList(c.StringSlice("measure"))}, desc, nil
 }
 
 func limitSource(src dataset.Source, n int) dataset.Source {
