@@ -28,6 +28,17 @@ step() { printf '\n=== %s\n' "$*"; }
 step "test data"
 scripts/fetch-testdata.sh
 
+step "prerequisites"
+# chromium: the report test (report/) opens the HTML report in headless
+# Chromium and fails without it; .ci/run installs it (apt-get install chromium).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && [[ -z ${ONNXQ_CHROMIUM:-} ]]; then
+	if [[ ${CI:-} == true || ${CI:-} == 1 ]]; then
+		echo "test.sh: ERROR: chromium is not installed (apt-get install chromium)" >&2
+		exit 1
+	fi
+	echo "test.sh: warning: chromium is not installed (apt-get install chromium): the report test will fail" >&2
+fi
+
 step "ONNX checker chroot"
 checker=1
 if ! scripts/checker-env.sh; then
