@@ -121,15 +121,13 @@ func (t *trainer) restore(ck *checkpoint) error {
 		if !ok {
 			return fmt.Errorf("resume: the checkpoint has %q, which this model does not train", name)
 		}
-		var data any = st.Floats
-		if st.DType != graph.Float {
-			z := graph.Zeros(st.DType, st.Shape)
-			for i, x := range st.Ints {
-				setZero(z, i, x)
-			}
-			data = z.Data
+		var nt *graph.Tensor
+		var err error
+		if st.DType == graph.Float {
+			nt, err = graph.NewTensor(st.DType, st.Shape, st.Floats)
+		} else {
+			nt, err = graph.IntTensor(st.DType, st.Shape, st.Ints)
 		}
-		nt, err := graph.NewTensor(st.DType, st.Shape, data)
 		if err != nil {
 			return fmt.Errorf("resume: %q: %w", name, err)
 		}

@@ -567,14 +567,17 @@ func rescale(fq *FakeQuantInfo, bits int) error {
 	}
 	qmin, qmax := bitRange(bits, oldMin < 0)
 	ns := make([]float32, len(s))
-	nz := graph.Zeros(fq.Zero.ElemType(), fq.Zero.Const.Shape)
+	zs := make([]int64, len(s))
 	for k := range s {
 		lo := float64(s[k]) * float64(oldMin-z[k])
 		hi := float64(s[k]) * float64(oldMax-z[k])
 		symmetric := z[k] == 0 && oldMin < 0
 		p := paramsInRange(lo, hi, qmin, qmax, symmetric)
-		ns[k] = p.Scale
-		setZero(nz, k, p.ZeroPoint)
+		ns[k], zs[k] = p.Scale, p.ZeroPoint
+	}
+	nz, err := graph.IntTensor(fq.Zero.ElemType(), fq.Zero.Const.Shape, zs)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", fq.Node.Label(), err)
 	}
 	fq.Scale.Const = graph.MustTensor(graph.Float, fq.Scale.Const.Shape, ns)
 	fq.Zero.Const = nz
@@ -606,19 +609,6 @@ func paramsInRange(lo, hi float64, qmin, qmax int64, symmetric bool) quant.Param
 	zp := int64(math.RoundToEven(float64(qmin) - lo/float64(float32(s))))
 	zp = max(qmin, min(qmax, zp))
 	return quant.Params{Scale: float32(s), ZeroPoint: zp}
-}
-
-func setZero(t *graph.Tensor, i int, v int64) {
-	switch d := t.Data.(type) {
-	case []int8:
-		d[i] = int8(v)
-	case []uint8:
-		d[i] = uint8(v)
-	case []int16:
-		d[i] = int16(v)
-	case []uint16:
-		d[i] = uint16(v)
-	}
 }
 
 // evaluate scores a copy of the current model in its QDQ form.

@@ -122,22 +122,9 @@ func retypeZeroPoint(z *graph.Tensor, t graph.DType) (*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	lo, hi := t.IntRange()
-	out := graph.Zeros(t, z.Shape)
-	for i, v := range vals {
-		if v < lo || v > hi {
-			return nil, fmt.Errorf("zero point %d does not fit %s", v, t)
-		}
-		switch d := out.Data.(type) {
-		case []int8:
-			d[i] = int8(v)
-		case []uint8:
-			d[i] = uint8(v)
-		case []int16:
-			d[i] = int16(v)
-		case []uint16:
-			d[i] = uint16(v)
-		}
+	out, err := graph.IntTensor(t, z.Shape, vals)
+	if err != nil {
+		return nil, fmt.Errorf("zero point: %w", err)
 	}
 	return out, nil
 }
