@@ -89,7 +89,7 @@ func ortCandidates(f *ortFile, model string) []candidate {
 		if !ok {
 			continue
 		}
-		r := &runResult{WallS: v.WallS, CPUS: v.CPUS, PeakRSSMB: v.MaxRSSKB / 1024, BaselineRSSMB: v.BaselineRSSKB / 1024,
+		r := &runResult{WallS: v.WallS, ProcessWallS: v.ProcessWallS, CPUS: v.CPUS, PeakRSSMB: v.MaxRSSKB / 1024, BaselineRSSMB: v.BaselineRSSKB / 1024,
 			Output: v.Output, Error: v.Error,
 			Command: fmt.Sprintf("quantize_static(QDQ, activation %s, weight %s, per_channel=%v, %s)",
 				v.ActivationType, v.WeightType, v.PerChannel, v.Method)}
