@@ -25,7 +25,7 @@ func preluKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := floatBinary(wx, ws,
+	y, err := floatBinary(ctx, wx, ws,
 		func(x, s float32) float32 {
 			if x < 0 {
 				return s * x
@@ -112,7 +112,7 @@ func clipKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		l, h := float32(lo), float32(hi)
 		dst := src
 		if !ctx.Reusable(0) {
-			dst = make([]float32, len(src))
+			dst = ctx.RawFloat32s(len(src)) // clip32 writes every element
 		}
 		ParallelFor(len(src), 1<<15, func(a, b int) { clip32(dst[a:b], src[a:b], l, h) })
 		return one(f32out(x.Shape, dst))
@@ -129,7 +129,7 @@ func clipKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			return v
 		},
 	}
-	return oneErr(applyUnary(x, fns, false))
+	return oneErr(applyUnary(ctx, x, fns, false))
 }
 
 // clip32 writes src clamped to [lo, hi] into dst.

@@ -56,7 +56,11 @@ func softmaxKernel(kind softmaxKind) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		y := make([]float32, len(x))
+		// Hardmax writes only the ones; the others write every element.
+		y := ctx.RawFloat32s(len(x))
+		if kind == kindHardmax {
+			y = ctx.Float32s(len(x))
+		}
 		ParallelFor(outer*inner, max(1, 4096/max(n, 1)), func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				base := (r/inner)*n*inner + r%inner

@@ -220,14 +220,15 @@ func vecOf[T, U any](f func(T, T) U) vecFunc[T, U] {
 }
 
 // broadcastBinary applies vec over a and b broadcast together and returns
-// the result and its shape.
-func broadcastBinary[T, U any](a []T, ash []int64, b []T, bsh []int64, vec vecFunc[T, U]) ([]U, []int64, error) {
+// the result and its shape. A float32 result's buffer comes from ctx
+// (which may be nil).
+func broadcastBinary[T, U any](ctx *Context, a []T, ash []int64, b []T, bsh []int64, vec vecFunc[T, U]) ([]U, []int64, error) {
 	shape, err := BroadcastShape(ash, bsh)
 	if err != nil {
 		return nil, nil, err
 	}
 	p := newPlan(shape, ash, bsh)
-	dst := make([]U, p.n)
+	dst := newSlice[U](ctx, p.n, false) // the runs cover every element
 	p.parallelRuns(func(o int, offs []int, n int) {
 		vec(dst[o:o+n], a[offs[0]:], p.istep[0], b[offs[1]:], p.istep[1])
 	})

@@ -176,7 +176,7 @@ func pyMod[T number](x, y T) T {
 
 // binaryT applies op to two tensors holding []T.
 func binaryT[T number](a, b *graph.Tensor, op binOp) (*graph.Tensor, error) {
-	dst, shape, err := broadcastBinary(a.Data.([]T), a.Shape, b.Data.([]T), b.Shape, vecFor[T](op))
+	dst, shape, err := broadcastBinary(nil, a.Data.([]T), a.Shape, b.Data.([]T), b.Shape, vecFor[T](op))
 	if err != nil {
 		return nil, err
 	}
@@ -249,9 +249,10 @@ func arithKernel(op binOp) Kernel {
 	}
 }
 
-// binaryInPlace computes a float32 op over an input buffer the runner lets
+// binaryInPlace computes a float32 op into an input buffer the runner lets
 // it reuse (Context.Reusable) when that input already has the result's
-// shape; ok is false when it does not apply.
+// shape, else into a buffer from the run (Context.RawFloat32s); ok is
+// false when the inputs are not both float32 or do not broadcast.
 func binaryInPlace(ctx *Context, a, b *graph.Tensor, op binOp) (*graph.Tensor, bool) {
 	ad, ok1 := a.Data.([]float32)
 	bd, ok2 := b.Data.([]float32)
@@ -269,7 +270,7 @@ func binaryInPlace(ctx *Context, a, b *graph.Tensor, op binOp) (*graph.Tensor, b
 	case ctx.Reusable(1) && sameShape(b.Shape, shape):
 		dst = bd
 	default:
-		return nil, false
+		dst = ctx.RawFloat32s(ShapeSize(shape)) // the plan writes every element
 	}
 	p := newPlan(shape, a.Shape, b.Shape)
 	vec := vecFor[float32](op)
@@ -316,7 +317,7 @@ func powKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst, shape, err := broadcastBinary(a, in[0].Shape, b, in[1].Shape, vecOf(math.Pow))
+	dst, shape, err := broadcastBinary(nil, a, in[0].Shape, b, in[1].Shape, vecOf(math.Pow))
 	if err != nil {
 		return nil, err
 	}

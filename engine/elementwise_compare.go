@@ -36,7 +36,7 @@ func cmpFunc[T cmp.Ordered](op cmpOp) func(x, y T) bool {
 }
 
 func compareT[T cmp.Ordered](a, b *graph.Tensor, op cmpOp) (*graph.Tensor, error) {
-	dst, shape, err := broadcastBinary(a.Data.([]T), a.Shape, b.Data.([]T), b.Shape, vecOf(cmpFunc[T](op)))
+	dst, shape, err := broadcastBinary(nil, a.Data.([]T), a.Shape, b.Data.([]T), b.Shape, vecOf(cmpFunc[T](op)))
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func logicBinary(a, b *graph.Tensor, f func(x, y bool) bool) (*graph.Tensor, err
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("logical operators take bool inputs, got %s and %s", a.DType, b.DType)
 	}
-	dst, shape, err := broadcastBinary(x, a.Shape, y, b.Shape, vecOf(f))
+	dst, shape, err := broadcastBinary(nil, x, a.Shape, y, b.Shape, vecOf(f))
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func whereKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	ops, err := opsFor(x.Data)
+	ops, err := opsWith(ctx, x.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func bitShiftKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst, shape, err := broadcastBinary(x.Data.([]uint64), x.Shape, s.Data.([]uint64), s.Shape, vecOf(func(v, n uint64) uint64 {
+	dst, shape, err := broadcastBinary(nil, x.Data.([]uint64), x.Shape, s.Data.([]uint64), s.Shape, vecOf(func(v, n uint64) uint64 {
 		if left {
 			return v << n
 		}

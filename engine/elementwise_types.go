@@ -87,10 +87,10 @@ func hasZero(t *graph.Tensor) bool {
 // tensor of a's type: in float32 when both are float32, otherwise in
 // float64 (then converted back, which is exact for every integer type up
 // to 2^53).
-func floatBinary(a, b *graph.Tensor, f32 func(x, y float32) float32, f64 func(x, y float64) float64) (*graph.Tensor, error) {
+func floatBinary(ctx *Context, a, b *graph.Tensor, f32 func(x, y float32) float32, f64 func(x, y float64) float64) (*graph.Tensor, error) {
 	if x, ok := a.Data.([]float32); ok {
 		if y, ok := b.Data.([]float32); ok {
-			dst, shape, err := broadcastBinary(x, a.Shape, y, b.Shape, vecOf(f32))
+			dst, shape, err := broadcastBinary(ctx, x, a.Shape, y, b.Shape, vecOf(f32))
 			if err != nil {
 				return nil, err
 			}
@@ -105,7 +105,7 @@ func floatBinary(a, b *graph.Tensor, f32 func(x, y float32) float32, f64 func(x,
 	if err != nil {
 		return nil, err
 	}
-	dst, shape, err := broadcastBinary(x, a.Shape, y, b.Shape, vecOf(f64))
+	dst, shape, err := broadcastBinary(nil, x, a.Shape, y, b.Shape, vecOf(f64))
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func gradBinary(a, b *graph.Tensor, f func(x, y float32) float32) (*graph.Tensor
 	if err != nil {
 		return nil, err
 	}
-	dst, shape, err := broadcastBinary(x, a.Shape, y, b.Shape, vecOf(f))
+	dst, shape, err := broadcastBinary(nil, x, a.Shape, y, b.Shape, vecOf(f))
 	if err != nil {
 		return nil, err
 	}

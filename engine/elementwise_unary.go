@@ -119,13 +119,13 @@ func softplus(x float64) float64 {
 
 // applyUnary computes fns on every element of t, keeping its type. With
 // inPlace, a float32 result is written over t's data (see
-// Context.Reusable).
-func applyUnary(t *graph.Tensor, fns unaryFns, inPlace bool) (*graph.Tensor, error) {
+// Context.Reusable), else into a buffer from ctx (which may be nil).
+func applyUnary(ctx *Context, t *graph.Tensor, fns unaryFns, inPlace bool) (*graph.Tensor, error) {
 	switch src := t.Data.(type) {
 	case []float32:
 		dst := src
 		if !inPlace {
-			dst = make([]float32, len(src))
+			dst = ctx.RawFloat32s(len(src)) // every element is written below
 		}
 		if fns.v32 != nil {
 			ParallelFor(len(src), 1<<15, func(lo, hi int) { fns.v32(dst[lo:hi], src[lo:hi]) })
@@ -149,7 +149,7 @@ func applyUnary(t *graph.Tensor, fns unaryFns, inPlace bool) (*graph.Tensor, err
 		if err != nil {
 			return nil, err
 		}
-		r, err := applyUnary(w, fns, true)
+		r, err := applyUnary(nil, w, fns, true)
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +175,7 @@ func unaryKernel(def unaryDef) Kernel {
 		if err := needInputs(in, 1); err != nil {
 			return nil, err
 		}
-		return oneErr(applyUnary(in[0], def.fns(ctx.Node), ctx.Reusable(0)))
+		return oneErr(applyUnary(ctx, in[0], def.fns(ctx.Node), ctx.Reusable(0)))
 	}
 }
 

@@ -30,35 +30,36 @@ type dataOps interface {
 	put(dst any, idx []int, src any) any
 }
 
-type typedOps[T comparable] struct{}
+// typedOps takes float32 output buffers from ctx (nil: make).
+type typedOps[T comparable] struct{ ctx *Context }
 
-func (typedOps[T]) take(src any, idx []int) any {
+func (o typedOps[T]) take(src any, idx []int) any {
 	s := src.([]T)
-	out := make([]T, len(idx))
+	out := newSlice[T](o.ctx, len(idx), false)
 	for i, j := range idx {
 		out[i] = s[j]
 	}
 	return out
 }
 
-func (typedOps[T]) concat(srcs []any, outer int, block []int) any {
+func (o typedOps[T]) concat(srcs []any, outer int, block []int) any {
 	total := 0
 	for _, b := range block {
 		total += b
 	}
-	out := make([]T, 0, total*outer)
-	for o := 0; o < outer; o++ {
+	out := newSlice[T](o.ctx, total*outer, false)
+	at := 0
+	for r := 0; r < outer; r++ {
 		for k, src := range srcs {
-			s := src.([]T)
-			out = append(out, s[o*block[k]:(o+1)*block[k]]...)
+			at += copy(out[at:], src.([]T)[r*block[k]:(r+1)*block[k]])
 		}
 	}
 	return out
 }
 
-func (typedOps[T]) where(cond []bool, ci []int, x any, xi []int, y any, yi []int) any {
+func (o typedOps[T]) where(cond []bool, ci []int, x any, xi []int, y any, yi []int) any {
 	xs, ys := x.([]T), y.([]T)
-	out := make([]T, len(ci))
+	out := newSlice[T](o.ctx, len(ci), false)
 	for i := range out {
 		if cond[ci[i]] {
 			out[i] = xs[xi[i]]
@@ -69,19 +70,19 @@ func (typedOps[T]) where(cond []bool, ci []int, x any, xi []int, y any, yi []int
 	return out
 }
 
-func (typedOps[T]) fill(v any, n int) any {
+func (o typedOps[T]) fill(v any, n int) any {
 	x := v.([]T)[0]
-	out := make([]T, n)
+	out := newSlice[T](o.ctx, n, false)
 	for i := range out {
 		out[i] = x
 	}
 	return out
 }
 
-func (typedOps[T]) strided(src any, shape []int64, strides []int, base int) any {
+func (o typedOps[T]) strided(src any, shape []int64, strides []int, base int) any {
 	s := src.([]T)
 	n := ShapeSize(shape)
-	out := make([]T, n)
+	out := newSlice[T](o.ctx, n, false)
 	r := len(shape)
 	if n == 0 {
 		return out
@@ -123,8 +124,9 @@ func (typedOps[T]) strided(src any, shape []int64, strides []int, base int) any 
 	return out
 }
 
-func (typedOps[T]) put(dst any, idx []int, src any) any {
-	out := append([]T(nil), dst.([]T)...)
+func (o typedOps[T]) put(dst any, idx []int, src any) any {
+	out := newSlice[T](o.ctx, len(dst.([]T)), false)
+	copy(out, dst.([]T))
 	s := src.([]T)
 	for i, j := range idx {
 		out[j] = s[i]
@@ -135,10 +137,13 @@ func (typedOps[T]) put(dst any, idx []int, src any) any {
 func (typedOps[T]) equal(a any, i int, b any, j int) bool { return a.([]T)[i] == b.([]T)[j] }
 
 // opsFor returns the element mover for a tensor data slice.
-func opsFor(data any) (dataOps, error) {
+func opsFor(data any) (dataOps, error) { return opsWith(nil, data) }
+
+// opsWith is opsFor with float32 results in buffers from ctx.
+func opsWith(ctx *Context, data any) (dataOps, error) {
 	switch data.(type) {
 	case []float32:
-		return typedOps[float32]{}, nil
+		return typedOps[float32]{ctx}, nil
 	case []float64:
 		return typedOps[float64]{}, nil
 	case []int64:
@@ -188,8 +193,11 @@ func (v *view) offsets() []int {
 }
 
 // apply copies t's elements as the view says into a new tensor.
-func (v *view) apply(t *graph.Tensor) (*graph.Tensor, error) {
-	ops, err := opsFor(t.Data)
+func (v *view) apply(t *graph.Tensor) (*graph.Tensor, error) { return v.applyIn(nil, t) }
+
+// applyIn is apply with a float32 result in a buffer from ctx.
+func (v *view) applyIn(ctx *Context, t *graph.Tensor) (*graph.Tensor, error) {
+	ops, err := opsWith(ctx, t.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -16,6 +17,9 @@ type Context struct {
 	prog  *Program
 	env   Env
 	opts  *RunOptions
+	// bufs is the run's buffer bookkeeping (bufpool.go); nil for kernels
+	// called outside a run.
+	bufs *runBuffers
 	// reusable marks the inputs whose float32 buffer the kernel may
 	// overwrite (see Reusable).
 	reusable []bool
@@ -25,13 +29,19 @@ type Context struct {
 // buffer: the input is a float32 value computed by an earlier node, this
 // node is its last reader, nothing else (graph outputs, kept values,
 // other live values that share the buffer, this node's other inputs)
-// refers to that buffer. Element-wise kernels use it to run in place,
-// which saves an allocation and keeps the data in cache.
+// refers to that buffer, and the buffer is not pinned (graph inputs,
+// initializers, Constant outputs and views of them). Element-wise kernels
+// use it to run in place, which saves an allocation and keeps the data in
+// cache.
 func (c *Context) Reusable(i int) bool { return i < len(c.reusable) && c.reusable[i] }
 
 // RunSubgraph executes a subgraph of the current node (an If branch, a
 // Loop body) with the given values for its inputs; values of enclosing
-// graphs are visible. It returns the subgraph's outputs.
+// graphs are visible. It returns the subgraph's outputs. The subgraph
+// shares the run's buffers: its inputs are pinned (never recycled nor
+// overwritten during the run), its intermediate values are recycled as
+// in the main graph, and its outputs are handed to the kernel untracked
+// (they become tracked again as the node's outputs).
 func (c *Context) RunSubgraph(g *graph.Graph, inputs []*graph.Tensor) ([]*graph.Tensor, error) {
 	if len(inputs) != len(g.Inputs) {
 		return nil, fmt.Errorf("subgraph of %s takes %d inputs, got %d", c.Node.Label(), len(g.Inputs), len(inputs))
@@ -43,7 +53,13 @@ func (c *Context) RunSubgraph(g *graph.Graph, inputs []*graph.Tensor) ([]*graph.
 	for i, v := range g.Inputs {
 		env[v] = inputs[i]
 	}
-	if err := c.prog.runGraph(g, env, c.opts); err != nil {
+	bufs := c.bufs
+	if bufs == nil {
+		// A kernel called outside a run: no recycling, nothing in place.
+		bufs = newRunBuffers()
+		bufs.reset(true)
+	}
+	if err := c.prog.runGraph(g, env, c.opts, bufs); err != nil {
 		return nil, err
 	}
 	outs := make([]*graph.Tensor, len(g.Outputs))
@@ -53,6 +69,16 @@ func (c *Context) RunSubgraph(g *graph.Graph, inputs []*graph.Tensor) ([]*graph.
 			return nil, fmt.Errorf("subgraph of %s did not compute output %q", c.Node.Label(), v.Name)
 		}
 		outs[i] = t
+	}
+	// The subgraph's environment ends here: its remaining values stop
+	// counting as holders of their buffers, without recycling them (the
+	// kernel holds the outputs).
+	for _, n := range g.Nodes {
+		for _, v := range n.Outputs {
+			if t, ok := env[v]; ok && v != nil {
+				bufs.release(t, false)
+			}
+		}
 	}
 	return outs, nil
 }
@@ -67,6 +93,9 @@ type Program struct {
 	// lastUse maps each graph to, per value, the index of the last node of
 	// that graph that reads it; values are freed after it.
 	lastUse map[*graph.Graph]map[*graph.Value]int
+	// buffers holds *runBuffers between runs: the free lists of recycled
+	// float32 buffers (bufpool.go). Concurrent runs take one each.
+	buffers sync.Pool
 }
 
 // RunOptions adjusts one run.
@@ -74,11 +103,17 @@ type RunOptions struct {
 	// Observe, if set, is called with every graph input and every node
 	// output (of the main graph and of subgraphs) as soon as it is known.
 	// The tensor must not be modified or kept after Observe returns unless
-	// copied.
+	// copied: once the value is dead its buffer is recycled for later
+	// values of the run (or of later runs), so a kept tensor's data would
+	// change under the caller.
 	Observe func(v *graph.Value, t *graph.Tensor)
 	// Keep, if set, lists values (besides graph outputs) that Run returns
 	// in addition to the outputs, under their value names.
 	Keep []*graph.Value
+	// NoReuse turns buffer reuse off for this run: no freed buffer is
+	// recycled and no kernel runs in place, so every output is a new
+	// allocation. For debugging and for tests that compare the two.
+	NoReuse bool
 }
 
 // Compile checks every node of the model (and of its subgraphs) against the
@@ -147,6 +182,12 @@ func (p *Program) Run(inputs map[string]*graph.Tensor, opts *RunOptions) (map[st
 	if opts == nil {
 		opts = &RunOptions{}
 	}
+	bufs, _ := p.buffers.Get().(*runBuffers)
+	if bufs == nil {
+		bufs = newRunBuffers()
+	}
+	bufs.reset(opts.NoReuse)
+	defer p.buffers.Put(bufs)
 	g := p.Model.Graph
 	env := Env{}
 	for _, v := range g.Initializers {
@@ -175,7 +216,7 @@ func (p *Program) Run(inputs map[string]*graph.Tensor, opts *RunOptions) (map[st
 			return nil, fmt.Errorf("the model has no input %q", name)
 		}
 	}
-	if err := p.runGraph(g, env, opts); err != nil {
+	if err := p.runGraph(g, env, opts, bufs); err != nil {
 		return nil, err
 	}
 	out := map[string]*graph.Tensor{}
@@ -194,29 +235,20 @@ func (p *Program) Run(inputs map[string]*graph.Tensor, opts *RunOptions) (map[st
 	return out, nil
 }
 
-// reusableInputs decides Context.Reusable for node n (index i of g).
-func reusableInputs(n *graph.Node, in []*graph.Tensor, i int, g *graph.Graph, env Env, last map[*graph.Value]int, keep map[*graph.Value]bool) []bool {
+// reusableInputs decides Context.Reusable for node n (index i of g): the
+// value dies here and bufs counts one holder of its buffer (the value
+// itself), which is not pinned.
+func reusableInputs(n *graph.Node, in []*graph.Tensor, i int, g *graph.Graph, last map[*graph.Value]int, keep map[*graph.Value]bool, bufs *runBuffers) []bool {
 	var r []bool
 	for k, v := range n.Inputs {
-		if v == nil || v.Producer == nil || v.Graph != g || last[v] != i || keep[v] {
+		if v == nil || v.Producer == nil || v.Graph != g || last[v] != i || keep[v] || !bufs.sole(in[k]) {
 			continue
 		}
-		key, ok := bufferKey(in[k])
-		if !ok {
-			continue
-		}
-		shared := 0
-		for _, t := range env {
-			if tk, ok := bufferKey(t); ok && tk == key {
-				shared++
-			}
-		}
+		twice := false
 		for j, w := range n.Inputs {
-			if j != k && w == v {
-				shared++ // the same value read twice by this node
-			}
+			twice = twice || (j != k && w == v) // the same value read twice by this node
 		}
-		if shared != 1 {
+		if twice {
 			continue
 		}
 		if r == nil {
@@ -293,11 +325,23 @@ func fmtDims(d []int64) string {
 	return s + "]"
 }
 
-func (p *Program) runGraph(g *graph.Graph, env Env, opts *RunOptions) error {
+// runGraph runs the nodes of g in order over env. After each node it
+// drops the values whose last reader the node was, and the node's outputs
+// that nothing reads, from env (graph outputs and opts.Keep values stay);
+// bufs counts the values that hold each float32 buffer, and a buffer that
+// no value holds any more goes to the free lists, from which later
+// kernels take their outputs (Context.Float32s). The buffers of g's
+// inputs and initializers are pinned: never recycled nor overwritten.
+func (p *Program) runGraph(g *graph.Graph, env Env, opts *RunOptions, bufs *runBuffers) error {
 	for _, v := range g.Initializers {
 		if _, ok := env[v]; !ok {
 			env[v] = v.Const
 		}
+		bufs.pin(v.Const)
+		bufs.pin(env[v])
+	}
+	for _, v := range g.Inputs {
+		bufs.pin(env[v])
 	}
 	keep := map[*graph.Value]bool{}
 	for _, v := range g.Outputs {
@@ -322,8 +366,8 @@ func (p *Program) runGraph(g *graph.Graph, env Env, opts *RunOptions) error {
 			}
 			in = append(in, t)
 		}
-		ctx := &Context{Node: n, Opset: p.Model.Opset(n.Domain), prog: p, env: env, opts: opts}
-		ctx.reusable = reusableInputs(n, in, i, g, env, last, keep)
+		ctx := &Context{Node: n, Opset: p.Model.Opset(n.Domain), prog: p, env: env, opts: opts, bufs: bufs}
+		ctx.reusable = reusableInputs(n, in, i, g, last, keep, bufs)
 		outs, err := callForward(op, ctx, in)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Label(), err)
@@ -339,14 +383,26 @@ func (p *Program) runGraph(g *graph.Graph, env Env, opts *RunOptions) error {
 				return fmt.Errorf("node %s: output %q was not computed", n.Label(), v.Name)
 			}
 			env[v] = outs[j]
+			bufs.track(outs[j])
 			if opts.Observe != nil {
 				opts.Observe(v, outs[j])
 			}
 		}
-		// Free values whose last reader was this node.
+		// Free values whose last reader was this node (once, if it read
+		// one twice), then outputs that nothing reads.
 		for _, v := range n.Inputs {
 			if v != nil && last[v] == i && !keep[v] && v.Producer != nil && v.Graph == g {
+				if t, ok := env[v]; ok {
+					delete(env, v)
+					bufs.release(t, true)
+				}
+			}
+		}
+		for _, v := range n.Outputs {
+			if _, read := last[v]; v != nil && !read && !keep[v] {
+				t := env[v]
 				delete(env, v)
+				bufs.release(t, true)
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func concatKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		srcs[k] = t.Data
 		block[k] = ShapeSize(t.Shape[a:])
 	}
-	ops, err := opsFor(first.Data)
+	ops, err := opsWith(ctx, first.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +83,11 @@ func concatGrad(ctx *Context, in, outs, dout []*graph.Tensor) ([]*graph.Tensor, 
 
 // splitTensor cuts t along axis into pieces of the given sizes.
 func splitTensor(t *graph.Tensor, axis int, sizes []int64) ([]*graph.Tensor, error) {
+	return splitTensorIn(nil, t, axis, sizes)
+}
+
+// splitTensorIn is splitTensor with float32 pieces in buffers from ctx.
+func splitTensorIn(ctx *Context, t *graph.Tensor, axis int, sizes []int64) ([]*graph.Tensor, error) {
 	var total int64
 	for _, s := range sizes {
 		if s < 0 {
@@ -99,7 +104,7 @@ func splitTensor(t *graph.Tensor, axis int, sizes []int64) ([]*graph.Tensor, err
 	for k, s := range sizes {
 		shape := append([]int64{}, t.Shape...)
 		shape[axis] = s
-		p, err := (&view{shape: shape, strides: st, base: int(start) * st[axis]}).apply(t)
+		p, err := (&view{shape: shape, strides: st, base: int(start) * st[axis]}).applyIn(ctx, t)
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +177,7 @@ func splitKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return splitTensor(x, a, sizes)
+	return splitTensorIn(ctx, x, a, sizes)
 }
 
 // splitGrad concatenates the output gradients (zeros for unused outputs).

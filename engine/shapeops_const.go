@@ -138,8 +138,15 @@ func sparseToDense(sp *onnxpb.SparseTensorProto) (*graph.Tensor, error) {
 	return out(vals.DType, shape, ops.take(ext, idx)), nil
 }
 
+// constantKernel returns the cached decoded attribute, pinned: the same
+// tensor serves every run, so no run may recycle or overwrite it.
 func constantKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-	return oneErr(constantValue(ctx.Node))
+	t, err := constantValue(ctx.Node)
+	if err != nil {
+		return nil, err
+	}
+	ctx.pin(t)
+	return one(t)
 }
 
 func checkConstant(n *graph.Node) error {
@@ -169,7 +176,7 @@ func constantOfShapeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 			return nil, fmt.Errorf("value must have one element, has shape %v", v.Shape)
 		}
 	}
-	ops, err := opsFor(v.Data)
+	ops, err := opsWith(ctx, v.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ func planKernel(p indexPlan) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		return oneErr(v.apply(in[0]))
+		return oneErr(v.applyIn(ctx, in[0]))
 	}
 }
 
