@@ -63,6 +63,15 @@ func quantizeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if y, ok := quantizeFast(ctx, x, scale, zp, od, l); ok {
+		return one(y)
+	}
+	return oneErr(quantizeGeneral(ctx, x, scale, zp, od, l))
+}
+
+// quantizeGeneral is QuantizeLinear for every type and layout, through
+// float64 and int64 intermediates.
+func quantizeGeneral(ctx *Context, x, scale, zp *graph.Tensor, od graph.DType, l *quantLayout) (*graph.Tensor, error) {
 	prec := scale.DType
 	if p := graph.DType(ctx.Node.AttrInt("precision", 0)); p != graph.Undefined {
 		prec = p
@@ -96,7 +105,7 @@ func quantizeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 				return nil, fmt.Errorf("a float8 zero point must be 0")
 			}
 		}
-		return oneErr(castFloats(q, x.Shape, od, ctx.Node.AttrInt("saturate", 1) != 0))
+		return castFloats(q, x.Shape, od, ctx.Node.AttrInt("saturate", 1) != 0)
 	}
 	var z []int64
 	if zp != nil {
@@ -120,7 +129,7 @@ func quantizeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 			y[i] = int64(r)
 		}
 	}
-	return oneErr(castInts(y, x.Shape, od))
+	return castInts(y, x.Shape, od)
 }
 
 func allZero(v []float64) bool {
@@ -157,6 +166,14 @@ func dequantizeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error)
 	if v := graph.DType(ctx.Node.AttrInt("output_dtype", 0)); v != graph.Undefined {
 		od = v
 	}
+	if y, ok := dequantizeFast(ctx, x, scale, zp, od, l); ok {
+		return one(y)
+	}
+	return oneErr(dequantizeGeneral(x, scale, zp, od, l))
+}
+
+// dequantizeGeneral is DequantizeLinear for every type and layout.
+func dequantizeGeneral(x, scale, zp *graph.Tensor, od graph.DType, l *quantLayout) (*graph.Tensor, error) {
 	xv, err := x.Float32s()
 	if err != nil {
 		return nil, err
@@ -198,7 +215,7 @@ func dequantizeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error)
 			y[i] = v * s[k]
 		}
 	}
-	return oneErr(CastTensor(f32out(x.Shape, y), od, true))
+	return CastTensor(f32out(x.Shape, y), od, true)
 }
 
 func init() {
