@@ -17,7 +17,7 @@ import (
 // the two models agree. The result is the same as running the whole
 // variant: the same kernels see the same inputs.
 type base struct {
-	nodes  map[string]*graph.Node
+	nodes  map[string]*graph.Node // by nodeKey
 	inits  map[string]*graph.Tensor
 	values []map[string]*graph.Tensor // per sample, by value name
 	bytes  int64
@@ -35,7 +35,7 @@ func newBase(m *graph.Model, src dataset.Source, budget int64) (*base, []map[str
 	}
 	b := &base{nodes: map[string]*graph.Node{}, inits: map[string]*graph.Tensor{}}
 	for _, n := range m.Graph.Nodes {
-		b.nodes[n.Name] = n
+		b.nodes[nodeKey(n)] = n
 	}
 	for _, v := range m.Graph.Initializers {
 		b.inits[v.Name] = v.Const
@@ -95,8 +95,8 @@ func (b *base) cut(m *graph.Model) (clean map[*graph.Node]bool, dirty int) {
 	}
 	clean = map[*graph.Node]bool{}
 	for _, n := range g.Nodes {
-		bn := b.nodes[n.Name]
-		ok := bn != nil && bn.OpType == n.OpType && bn.Domain == n.Domain && len(n.Subgraphs) == 0 &&
+		bn := b.nodes[nodeKey(n)]
+		ok := bn != nil && bn.Name == n.Name && bn.OpType == n.OpType && bn.Domain == n.Domain && len(n.Subgraphs) == 0 &&
 			len(bn.Inputs) == len(n.Inputs) && len(bn.Outputs) == len(n.Outputs) && sameAttrs(bn, n)
 		for i, v := range n.Inputs {
 			if !ok {
@@ -125,6 +125,17 @@ func (b *base) cut(m *graph.Model) (clean map[*graph.Node]bool, dirty int) {
 		}
 	}
 	return clean, dirty
+}
+
+// nodeKey identifies a node by its first output, which is unique (node
+// names may be empty).
+func nodeKey(n *graph.Node) string {
+	for _, v := range n.Outputs {
+		if v != nil {
+			return v.Name
+		}
+	}
+	return "node:" + n.Name
 }
 
 // sameAttrs compares two nodes' attributes by their wire form.
