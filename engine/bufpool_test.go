@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -16,8 +17,9 @@ import (
 // one node, a graph output read by a later node, a kept value, a node
 // output nothing reads, a Constant (whose tensor the kernel caches across
 // runs) feeding an op that could run in place, an If whose branches
-// return a branch Constant and a branch initializer, and a Loop carrying
-// a value with a scan output.
+// return a branch Constant and a branch initializer, a Loop carrying a
+// value with a scan output, and a Q/DQ chain whose uint8 buffers are
+// recycled while a view of one is still to be read.
 func aliasModel(t *testing.T) (*graph.Model, map[string]*graph.Tensor, []*graph.Value) {
 	t.Helper()
 	b := graph.NewBuilder(13)
@@ -87,7 +89,19 @@ func aliasModel(t *testing.T) (*graph.Model, map[string]*graph.Tensor, []*graph.
 	loop.SetAttr("body", body)
 	afterLoop := b.Op("Add", []*graph.Value{loop.Outputs[0], tanh}, nil)
 
-	b.Output(sig, sl, mix, negIf, afterLoop, loop.Outputs[1], negC)
+	// Q/DQ: uint8 buffers are recycled too (a view of one feeds
+	// DequantizeLinear; a uint8 graph output).
+	qs, qz := b.Floats("qscale", nil, 0.05), b.Const("qzero", graph.MustTensor(graph.Uint8, nil, []uint8{128}))
+	q := b.Op("QuantizeLinear", []*graph.Value{prod, qs, qz}, nil)
+	qflat := b.Op("Reshape", []*graph.Value{q, b.Int64s("flat", []int64{1}, 24)}, nil) // q dies, its view lives
+	qneg := b.Op("QuantizeLinear", []*graph.Value{b.Op("Neg", []*graph.Value{prod}, nil), qs, qz}, nil)
+	dq := b.Op("DequantizeLinear", []*graph.Value{qflat, qs, qz}, nil)
+	dqneg := b.Op("DequantizeLinear", []*graph.Value{qneg, qs, qz}, nil)
+	q2 := b.Op("QuantizeLinear", []*graph.Value{dqneg, qs, qz}, nil)
+	dq2 := b.Op("DequantizeLinear", []*graph.Value{q2, qs, qz}, nil)
+	q3 := b.Op("QuantizeLinear", []*graph.Value{dq2, qs, qz}, nil)
+
+	b.Output(sig, sl, mix, negIf, afterLoop, loop.Outputs[1], negC, q3, dq, dq2)
 	in := map[string]*graph.Tensor{
 		"x":    graph.MustTensor(graph.Float, []int64{2, 3, 4}, seq(24, 0.5, -5)),
 		"cond": graph.MustTensor(graph.Bool, nil, []bool{true}),
@@ -111,10 +125,17 @@ func sameBits(a, b map[string]*graph.Tensor) error {
 	}
 	for name, ta := range a {
 		tb := b[name]
-		if tb == nil || !sameShape(ta.Shape, tb.Shape) {
-			return fmt.Errorf("%s: shape %v vs %v", name, ta.Shape, tb)
+		if tb == nil || ta.DType != tb.DType || !sameShape(ta.Shape, tb.Shape) {
+			return fmt.Errorf("%s: %s %v vs %v", name, ta.DType, ta.Shape, tb)
 		}
-		fa, fb := ta.Data.([]float32), tb.Data.([]float32)
+		fa, ok := ta.Data.([]float32)
+		if !ok {
+			if !reflect.DeepEqual(ta.Data, tb.Data) {
+				return fmt.Errorf("%s: %v vs %v", name, ta.Data, tb.Data)
+			}
+			continue
+		}
+		fb := tb.Data.([]float32)
 		for i := range fa {
 			if math.Float32bits(fa[i]) != math.Float32bits(fb[i]) {
 				return fmt.Errorf("%s[%d]: %v vs %v", name, i, fa[i], fb[i])
@@ -128,7 +149,16 @@ func sameBits(a, b map[string]*graph.Tensor) error {
 func cloneResults(res map[string]*graph.Tensor) map[string]*graph.Tensor {
 	out := map[string]*graph.Tensor{}
 	for k, t := range res {
-		out[k] = f32out(t.Shape, append([]float32{}, t.Data.([]float32)...))
+		c := *t
+		switch d := t.Data.(type) {
+		case []float32:
+			c.Data = append([]float32{}, d...)
+		case []uint8:
+			c.Data = append([]uint8{}, d...)
+		default:
+			panic(fmt.Sprintf("cloneResults: %T", t.Data))
+		}
+		out[k] = &c
 	}
 	return out
 }

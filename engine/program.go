@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -259,15 +260,27 @@ func reusableInputs(n *graph.Node, in []*graph.Tensor, i int, g *graph.Graph, la
 	return r
 }
 
-// bufferKey identifies the array behind a float32 tensor: the address of
-// the last element within the slice's capacity, which every view made by
-// reslicing (a[i:j]) shares with the slice it came from.
-func bufferKey(t *graph.Tensor) (*float32, bool) {
-	d, ok := t.Data.([]float32)
-	if !ok || cap(d) == 0 {
-		return nil, false
+// bufferKey identifies the array behind a float32, uint8 or int8 tensor
+// (the types whose buffers the runner recycles, bufpool.go): the address
+// of the last element within the slice's capacity, which every view made
+// by reslicing (a[i:j]) shares with the slice it came from. It also
+// returns the capacity in bytes.
+func bufferKey(t *graph.Tensor) (unsafe.Pointer, int64, bool) {
+	switch d := t.Data.(type) {
+	case []float32:
+		if c := cap(d); c > 0 {
+			return unsafe.Pointer(&d[:c][c-1]), size[float32](c), true
+		}
+	case []uint8:
+		if c := cap(d); c > 0 {
+			return unsafe.Pointer(&d[:c][c-1]), int64(c), true
+		}
+	case []int8:
+		if c := cap(d); c > 0 {
+			return unsafe.Pointer(&d[:c][c-1]), int64(c), true
+		}
 	}
-	return &d[:cap(d)][cap(d)-1], true
+	return nil, 0, false
 }
 
 // CheckInput verifies that t fits the declared type and static shape of

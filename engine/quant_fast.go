@@ -49,13 +49,13 @@ func quantizeFast(ctx *Context, x, scale, zp *graph.Tensor, od graph.DType, l *q
 	var data any
 	switch od {
 	case graph.Uint8, graph.Uint4:
-		data = quantizeRows[uint8](xv, s, zp, outer, dim, inner, lo, hi)
+		data = quantizeRows[uint8](ctx, xv, s, zp, outer, dim, inner, lo, hi)
 	case graph.Int8, graph.Int4:
-		data = quantizeRows[int8](xv, s, zp, outer, dim, inner, lo, hi)
+		data = quantizeRows[int8](ctx, xv, s, zp, outer, dim, inner, lo, hi)
 	case graph.Uint16:
-		data = quantizeRows[uint16](xv, s, zp, outer, dim, inner, lo, hi)
+		data = quantizeRows[uint16](ctx, xv, s, zp, outer, dim, inner, lo, hi)
 	case graph.Int16:
-		data = quantizeRows[int16](xv, s, zp, outer, dim, inner, lo, hi)
+		data = quantizeRows[int16](ctx, xv, s, zp, outer, dim, inner, lo, hi)
 	default:
 		return nil, false
 	}
@@ -68,18 +68,19 @@ func quantizeFast(ctx *Context, x, scale, zp *graph.Tensor, od graph.DType, l *q
 const magic32 = 1.5 * (1 << 23)
 
 // quantizeRows quantizes x in blocks of inner elements sharing scale
-// s[c] and zero point zp[c] (c = block index mod dim). It computes what
+// s[c] and zero point zp[c] (c = block index mod dim), into a buffer from
+// ctx (uint8 and int8 are recycled like float32). It computes what
 // quantizeGeneral does, in float32 and int32: q = x / s (float32, as
 // there); when lo-z-0.5 < q < hi-z+0.5, round(q) + z lies in [lo, hi], so
 // it is computed with the magic32 rounding (|q| < 2^17) and stored;
 // otherwise the result saturates: hi for q >= hi-z+0.5, lo below and for
 // NaN.
-func quantizeRows[T qint](x, s []float32, zp *graph.Tensor, outer, dim, inner int, lo, hi int64) []T {
+func quantizeRows[T qint](ctx *Context, x, s []float32, zp *graph.Tensor, outer, dim, inner int, lo, hi int64) []T {
 	var z []T
 	if zp != nil {
 		z = zp.Data.([]T)
 	}
-	y := make([]T, len(x))
+	y := newSlice[T](ctx, len(x), false) // every element is written below
 	l, h := int32(lo), int32(hi)
 	ParallelFor(outer*dim, max(1, (1<<15)/max(inner, 1)), func(b0, b1 int) {
 		for b := b0; b < b1; b++ {
