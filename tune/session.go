@@ -232,7 +232,7 @@ func (s *Session) Build(c Choice) (*Variant, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := rewrite.Materialize(plan, rewrite.MaterializeOptions{Ranges: ranges})
+	res, err := ptq.MaterializePlan(plan, ranges, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -261,8 +261,8 @@ func (s *Session) resolve(c Choice) (map[string]Setting, ptq.Config, *ptq.FileCo
 	var cfg ptq.Config
 	for round := 0; ; round++ {
 		fc = s.fileConfig(settings, act16)
-		cfg = ptq.Defaults()
-		if err := fc.Apply(&cfg); err != nil {
+		var err error
+		if cfg, err = s.ConfigOf(fc); err != nil {
 			return nil, cfg, nil, err
 		}
 		plan, err := annotate(s.Model, cfg)
@@ -301,6 +301,18 @@ func (s *Session) resolve(c Choice) (map[string]Setting, ptq.Config, *ptq.FileCo
 		}
 	}
 	return settings, cfg, fc, nil
+}
+
+// ConfigOf returns the configuration a config file of this session
+// stands for: the session's base configuration (including what a config
+// file cannot hold, the weight method and the placement) with the file's
+// settings applied by fc.Apply. Node lists start empty: the file holds
+// the base's.
+func (s *Session) ConfigOf(fc *ptq.FileConfig) (ptq.Config, error) {
+	cfg := s.Config
+	cfg.ExcludeNodes, cfg.ExcludeOps, cfg.Nodes, cfg.Progress = nil, nil, nil, nil
+	err := fc.Apply(&cfg)
+	return cfg, err
 }
 
 // mixedGroup is an activation scale group whose members do not all have

@@ -56,18 +56,25 @@ func marshal(t testing.TB, m *graph.Model) []byte {
 func TestVariantIsWhatInsertQDQWrites(t *testing.T) {
 	calib := mnist(t, "train-images-idx3-ubyte.gz", 50)
 	eval := EvalData{Source: mnist(t, "t10k-images-idx3-ubyte.gz", 20)}
+	mixed := func(ls []Layer) Choice {
+		return Choice{ls[0].Name: Int16, ls[1].Name: Int4, ls[2].Name: Float}
+	}
+	// MSE weight scales and size placement cannot be written to a config
+	// file: the session's configuration carries them (ConfigOf).
+	mse := ptq.Defaults()
+	mse.WeightMethod, mse.Placement = ptq.WeightMSE, rewrite.PlaceSize
 	for _, tc := range []struct {
 		name    string
 		opset21 bool
+		cfg     ptq.Config
 		choice  func(ls []Layer) Choice
 	}{
-		{"int8", false, func([]Layer) Choice { return Choice{} }},
-		{"mixed", true, func(ls []Layer) Choice {
-			return Choice{ls[0].Name: Int16, ls[1].Name: Int4, ls[2].Name: Float}
-		}},
+		{"int8", false, ptq.Defaults(), func([]Layer) Choice { return Choice{} }},
+		{"mixed", true, ptq.Defaults(), mixed},
+		{"mixed, mse weights, size placement", true, mse, func(ls []Layer) Choice { return Choice{ls[1].Name: Int4} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewSession(loadModel(t, "mnist-7"), calib, eval, ptq.Defaults(), Options{Opset21: tc.opset21})
+			s, err := NewSession(loadModel(t, "mnist-7"), calib, eval, tc.cfg, Options{Opset21: tc.opset21})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,8 +85,8 @@ func TestVariantIsWhatInsertQDQWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := ptq.Defaults()
-			if err := v.Config.Apply(&cfg); err != nil {
+			cfg, err := s.ConfigOf(v.Config)
+			if err != nil {
 				t.Fatal(err)
 			}
 			m := loadModel(t, "mnist-7")

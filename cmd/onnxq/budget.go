@@ -9,6 +9,7 @@ import (
 
 	"github.com/onnxq/onnxq/ptq"
 	"github.com/onnxq/onnxq/report"
+	"github.com/onnxq/onnxq/rewrite"
 	"github.com/onnxq/onnxq/tune"
 )
 
@@ -142,8 +143,8 @@ func budgetAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fcfg := ptq.Defaults()
-	if err := res.Variant.Config.Apply(&fcfg); err != nil {
+	fcfg, err := s.ConfigOf(res.Variant.Config)
+	if err != nil {
 		return err
 	}
 	pres, err := ptq.Quantize(final, calib, fcfg)
@@ -186,10 +187,23 @@ func budgetAction(c *cli.Context) error {
 			fmt.Fprintf(w, ", top-1 %.2f%% (float %.2f%%)", 100**meas.Top1, 100**res.FloatTop1)
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "config: %s (insert-qdq --config %s reproduces the model)\n", cfgPath, cfgPath)
+		fmt.Fprintf(w, "config: %s (insert-qdq --config %s%s reproduces the model)\n", cfgPath, cfgPath, extraFlags(cfg))
 		if !rep.MeetsFinal {
 			fmt.Fprintf(w, "warning: the written model does not keep the budget (%s)\n", budget)
 		}
 		return nil
 	})
+}
+
+// extraFlags are the flags a run used that a config file cannot hold:
+// 'insert-qdq --config' needs them too to reproduce the model.
+func extraFlags(cfg ptq.Config) string {
+	var s string
+	if cfg.WeightMethod != "" && cfg.WeightMethod != ptq.WeightMinMax {
+		s += " --weight-method " + string(cfg.WeightMethod)
+	}
+	if cfg.Placement != "" && cfg.Placement != rewrite.PlaceSpeed {
+		s += " --placement " + string(cfg.Placement)
+	}
+	return s
 }
