@@ -105,8 +105,9 @@ figcaption { color: #555; font-size: 0.9em; max-width: 800px; }
 {{with plot $ "sensitivity"}}<figure><img src="{{.File}}" alt="per-layer sensitivity bars">{{template "legend" .}}<figcaption>{{.Caption}}</figcaption></figure>{{end}}
 <div class="scroll"><table>
 <tr><th>rank</th><th class="name">layer</th><th class="name">op</th><th>weights</th><th>SQNR alone</th><th>top-1 alone</th><th>SQNR, left in float</th><th>gain</th><th>top-1, left in float</th></tr>
-{{range .Layers}}<tr><td>{{.Rank}}</td><td class="name">{{.Name}}</td><td class="name">{{.Op}}</td><td>{{.Params}}</td><td>{{db .Alone.SQNR}}</td><td>{{pct .Alone.Top1}}</td><td>{{db .LeftFloat.SQNR}}</td><td>{{db .Gain}}</td><td>{{pct .LeftFloat.Top1}}</td></tr>
+{{range .Layers}}<tr><td>{{.Rank}}</td><td class="name">{{.Name}}</td><td class="name">{{.Op}}</td><td>{{.Params}}</td><td>{{if .FloatAlone}}float alone*{{else}}{{db .Alone.SQNR}}{{end}}</td><td>{{pct .Alone.Top1}}</td><td>{{db .LeftFloat.SQNR}}</td><td>{{db .Gain}}</td><td>{{pct .LeftFloat.Top1}}</td></tr>
 {{end}}</table></div>
+<p class="sub">* float alone: quantized alone, the layer stays in float (the quantizer keeps it in float between float neighbours, where Q/DQ would only add conversions).</p>
 
 <h2 id="ranges">Activation ranges</h2>
 <p>Calibration histograms (log counts) of the activations read and written by the most sensitive layers, with the range the <b>{{.Method}}</b> method chose (values outside it are clipped).</p>

@@ -24,6 +24,11 @@ type Sensitivity struct {
 	LeftFloat *Measurement `json:"left_float"`
 	// Gain is LeftFloat's SQNR minus the all-quantized model's, in dB.
 	Gain Num `json:"gain_db"`
+	// FloatAlone is set when quantizing the layer alone quantizes
+	// nothing: the quantizer leaves it in float between float neighbours
+	// (an Add, say, where Q/DQ would only cost conversions), so Alone is
+	// the float model.
+	FloatAlone bool `json:"float_alone,omitempty"`
 	// Input and Output name the activation scale groups the layer reads
 	// and writes ("" when not quantized), for the histograms.
 	Input  string `json:"input_group,omitempty"`
@@ -123,6 +128,7 @@ func Analyze(s *Session, opts AnalyzeOptions) (*Analysis, error) {
 		}
 		s.progress("sensitivity", 2*i+2, total)
 		sens.Gain = Num(float64(sens.LeftFloat.SQNR) - float64(a.Quantized.SQNR))
+		sens.FloatAlone = math.IsInf(float64(sens.Alone.SQNR), 1) && sens.Alone.Size == s.Float.Size
 		sens.Input, sens.Output = groups.input(s.Model, l), groups.output(s.Model, l)
 		a.Layers = append(a.Layers, sens)
 	}

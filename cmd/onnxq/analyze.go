@@ -268,11 +268,19 @@ func (r analyzeResult) writeText(w io.Writer, top int) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "rank\tlayer\top\tweights\tSQNR alone\ttop-1 alone\tSQNR left float\tgain dB\ttop-1 left float\t")
+	floatAlone := 0
 	for _, l := range ls {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", l.Rank, l.Name, l.Op, l.Params, dB(l.Alone.SQNR), pctOf(l.Alone.Top1), dB(l.LeftFloat.SQNR), dB(l.Gain), pctOf(l.LeftFloat.Top1))
+		alone := dB(l.Alone.SQNR)
+		if l.FloatAlone {
+			alone, floatAlone = "float*", floatAlone+1
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", l.Rank, l.Name, l.Op, l.Params, alone, pctOf(l.Alone.Top1), dB(l.LeftFloat.SQNR), dB(l.Gain), pctOf(l.LeftFloat.Top1))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if floatAlone > 0 {
+		fmt.Fprintln(w, "* quantized alone, the layer stays in float: the quantizer keeps it in float between float neighbours")
 	}
 	fmt.Fprintln(w, "\ntrade-off (most sensitive layers left in float):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
