@@ -188,7 +188,10 @@ func (p *Program) Run(inputs map[string]*graph.Tensor, opts *RunOptions) (map[st
 		bufs = newRunBuffers()
 	}
 	bufs.reset(opts.NoReuse)
-	defer p.buffers.Put(bufs)
+	defer func() {
+		bufs.reset(false) // its maps' keys would keep this run's inputs and outputs alive
+		p.buffers.Put(bufs)
+	}()
 	g := p.Model.Graph
 	env := Env{}
 	for _, v := range g.Initializers {
