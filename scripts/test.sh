@@ -16,8 +16,8 @@
 #    ($ONNXQ_FUZZTIME, default 60s; 0 skips it).
 #
 # Building the checker chroot needs root. Outside CI (CI unset) a failure to
-# build it is a warning: ONNXQ_CHECKER is then left unset and the tests that
-# need it skip. In CI it is an error.
+# build it is a warning: ONNXQ_CHECKER is then left unset, and the tests that
+# need the checker fail naming it (they never skip). In CI it is an error.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +46,7 @@ if ! scripts/checker-env.sh; then
 		echo "test.sh: ERROR: scripts/checker-env.sh failed" >&2
 		exit 1
 	fi
-	echo "test.sh: warning: no ONNX checker chroot (needs root to build); tests that use it will skip" >&2
+	echo "test.sh: warning: no ONNX checker chroot (needs root to build); tests that use it will fail" >&2
 	checker=
 fi
 
