@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // threads is the SetThreads setting; 0 means runtime.GOMAXPROCS(0).
@@ -38,8 +39,9 @@ const minMACsPerThread = 1 << 20
 // So a call never waits on a worker that is busy or slow to wake (on this
 // shared 2-vCPU machine a woken thread often lands on the waker's CPU and
 // only runs once the waker sleeps) and calls from many goroutines at once
-// share the workers. Waiting threads sleep instead of spinning, which would
-// only steal CPU from the work when the cores are oversubscribed.
+// share the workers. The caller sleeps while it waits; only idle workers
+// poll, briefly and yielding (see workerSpin): a spinning waiter would keep
+// a worker that Linux placed on its CPU from running at all.
 func (p *problem) run() {
 	nt := min(Threads(), p.m*p.n*p.k/minMACsPerThread)
 	if nt <= 1 {
@@ -114,9 +116,18 @@ func (t *task) run() {
 	t.wg.Done()
 }
 
+// workerSpin is how long a worker keeps polling for parts after its last
+// one before it blocks. Back-to-back products (the layers of a network)
+// then find it running: waking a blocked thread costs tens of µs here, as
+// the woken thread often lands on the waker's CPU and waits for it. The
+// poll yields (runtime.Gosched) so it never keeps other goroutines from
+// running.
+const workerSpin = 200 * time.Microsecond
+
 var (
 	queueMu sync.Mutex
-	queue   []task // parts not started yet, taken last-in first-out
+	queue   []task       // parts not started yet, taken last-in first-out
+	queued  atomic.Int32 // len(queue), for polling without the lock
 
 	// wake holds a token per queued part (up to its capacity); an idle
 	// worker blocks on it.
@@ -131,6 +142,7 @@ var (
 func post(t task) {
 	queueMu.Lock()
 	queue = append(queue, t)
+	queued.Add(1)
 	queueMu.Unlock()
 	select {
 	case wake <- struct{}{}:
@@ -140,6 +152,9 @@ func post(t task) {
 
 // pop takes a queued part, if any.
 func pop() (task, bool) {
+	if queued.Load() == 0 {
+		return task{}, false
+	}
 	queueMu.Lock()
 	defer queueMu.Unlock()
 	n := len(queue)
@@ -149,6 +164,7 @@ func pop() (task, bool) {
 	t := queue[n-1]
 	queue[n-1] = task{} // drop references to the caller's slices
 	queue = queue[:n-1]
+	queued.Add(-1)
 	return t, true
 }
 
@@ -158,16 +174,22 @@ func startWorkers(n int) {
 	workersMu.Lock()
 	defer workersMu.Unlock()
 	for ; workers < n; workers++ {
-		go func() {
-			for range wake {
-				for {
-					t, ok := pop()
-					if !ok {
-						break
-					}
-					t.run()
-				}
+		go worker()
+	}
+}
+
+// worker runs queued parts; after the last one it polls for workerSpin
+// before it blocks again.
+func worker() {
+	for range wake {
+		deadline := time.Now().Add(workerSpin)
+		for time.Now().Before(deadline) {
+			if t, ok := pop(); ok {
+				t.run()
+				deadline = time.Now().Add(workerSpin)
+				continue
 			}
-		}()
+			runtime.Gosched()
+		}
 	}
 }
