@@ -1,9 +1,10 @@
 package gemm
 
 // problem is one GEMM (or one thread's part of it): C = alpha*op(A)*op(B) +
-// beta*C with C m×n. When pa is set, A comes pre-packed from pa (all of
-// its m rows) and a/lda/transA are unused; likewise B from pb (all of its n
-// columns) and b/ldb/transB.
+// beta*C with C m×n. When pa is set, op(A) is rows [aRow0, aRow0+m) of the
+// pre-packed pa and a/lda/transA are unused; likewise op(B) is columns
+// [bCol0, bCol0+n) of pb when pb is set. aRow0 and bCol0 are multiples of
+// the tile (mr, nr).
 type problem struct {
 	kern           *kernel
 	transA, transB bool
@@ -17,6 +18,7 @@ type problem struct {
 	ldc            int
 	pa             *PackedA
 	pb             *PackedB
+	aRow0, bCol0   int
 }
 
 // runSerial computes the problem on the calling goroutine with the
@@ -34,8 +36,12 @@ func (p *problem) runSerial() {
 		bl.nc, bl.kc = p.pb.bl.nc, p.pb.bl.kc
 	}
 	tmp := ws.tmp.get(kn.mr * kn.nr)
-	for jc := 0; jc < p.n; jc += bl.nc {
-		nc := min(bl.nc, p.n-jc)
+	for jc, nc := 0, 0; jc < p.n; jc += nc {
+		nc = min(bl.nc, p.n-jc)
+		if p.pb != nil { // stay within one packed block
+			col := p.bCol0 + jc
+			nc = min(nc, (col/bl.nc+1)*bl.nc-col)
+		}
 		for pc := 0; pc < p.k; pc += bl.kc {
 			kc := min(bl.kc, p.k-pc)
 			beta := p.beta
@@ -44,16 +50,18 @@ func (p *problem) runSerial() {
 			}
 			var bp []float32
 			if p.pb != nil {
-				bp = p.pb.block(jc, pc)
+				bp = p.pb.panels(p.bCol0+jc, pc)
 			} else {
 				bp = ws.b.get(packedSize(nc, kc, kn.nr))
 				kn.packB(bp, p.transB, p.b, p.ldb, pc, kc, jc, nc, kn.nr)
 			}
-			for ic := 0; ic < p.m; ic += bl.mc {
-				mc := min(bl.mc, p.m-ic)
+			for ic, mc := 0, 0; ic < p.m; ic += mc {
+				mc = min(bl.mc, p.m-ic)
 				var ap []float32
-				if p.pa != nil {
-					ap = p.pa.block(pc, ic)
+				if p.pa != nil { // stay within one packed block
+					row := p.aRow0 + ic
+					mc = min(mc, (row/bl.mc+1)*bl.mc-row)
+					ap = p.pa.panels(row, pc)
 				} else {
 					ap = ws.a.get(packedSize(mc, kc, kn.mr))
 					kn.packA(ap, p.transA, p.a, p.lda, ic, mc, pc, kc, kn.mr)

@@ -50,9 +50,11 @@ func (p *PackedA) M() int { return p.m }
 // K reports the number of columns of the packed op(A).
 func (p *PackedA) K() int { return p.k }
 
-// block returns the packed A block starting at row ic, column pc.
-func (p *PackedA) block(pc, ic int) []float32 {
-	return p.data[p.offs[pc/p.bl.kc*p.nmc+ic/p.bl.mc]:]
+// panels returns the packed A from row r (a multiple of mr) to the end of
+// its mc block, columns [pc, pc+kc) of the kc block starting at pc.
+func (p *PackedA) panels(r, pc int) []float32 {
+	kc := min(p.bl.kc, p.k-pc)
+	return p.data[p.offs[pc/p.bl.kc*p.nmc+r/p.bl.mc]+r%p.bl.mc/p.kern.mr*kc*p.kern.mr:]
 }
 
 // Mul computes C = alpha*A*B + beta*C with A the packed m×k matrix, B a k×n

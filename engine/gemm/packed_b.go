@@ -51,9 +51,11 @@ func (p *PackedB) K() int { return p.k }
 // N reports the number of columns of the packed op(B).
 func (p *PackedB) N() int { return p.n }
 
-// block returns the packed B block starting at row pc, column jc.
-func (p *PackedB) block(jc, pc int) []float32 {
-	return p.data[p.offs[jc/p.bl.nc*p.nkc+pc/p.bl.kc]:]
+// panels returns the packed B from column c (a multiple of nr) to the end
+// of its nc block, rows [pc, pc+kc) of the kc block starting at pc.
+func (p *PackedB) panels(c, pc int) []float32 {
+	kc := min(p.bl.kc, p.k-pc)
+	return p.data[p.offs[c/p.bl.nc*p.nkc+pc/p.bl.kc]+c%p.bl.nc/p.kern.nr*kc*p.kern.nr:]
 }
 
 // Mul computes C = alpha*op(A)*B + beta*C with B the packed k×n matrix,

@@ -17,9 +17,10 @@ func TestPackedA(t *testing.T) {
 		{transA: true, m: 33, n: 97, k: 13, alpha: 1, beta: 1, padA: 3},
 		{m: 64, n: 300, k: 300, alpha: 1, beta: 0},                  // kc blocks, threads split n
 		{transA: true, m: 520, n: 40, k: 27, alpha: 0.3, beta: 0.3}, // mc blocks
+		{m: 1100, n: 40, k: 50, alpha: 1, beta: 0.3, padC: 1},       // threads split m across mc blocks
 	}
 	forEachKernel(t, func(t *testing.T) {
-		for _, th := range []int{1, 2} {
+		for _, th := range []int{1, 2, 3} {
 			SetThreads(th)
 			r := rand.New(rand.NewSource(7))
 			for _, tc := range cases {
@@ -54,9 +55,10 @@ func TestPackedB(t *testing.T) {
 		{transA: true, transB: true, m: 13, n: 33, k: 7, alpha: -0.5, beta: 1, padA: 3, padB: 1, padC: 2},
 		{transB: true, m: 300, n: 64, k: 300, alpha: 1, beta: 0}, // kc blocks, threads split m
 		{m: 3, n: 4200, k: 20, alpha: 0.3, beta: 0.3},            // nc blocks
+		{m: 14, n: 4300, k: 60, alpha: 1, beta: 0, padB: 2},      // threads split n across nc blocks
 	}
 	forEachKernel(t, func(t *testing.T) {
-		for _, th := range []int{1, 2} {
+		for _, th := range []int{1, 2, 3} {
 			SetThreads(th)
 			r := rand.New(rand.NewSource(8))
 			for _, tc := range cases {

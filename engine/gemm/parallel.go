@@ -48,14 +48,11 @@ func (p *problem) run() {
 		p.runSerial()
 		return
 	}
-	// Pre-packed operands are shared, so split the other one.
-	splitN := p.pa != nil || (p.pb == nil && p.n >= p.m)
-	dim, unit := p.m, p.kern.mr
+	splitN, chunk := p.split(nt)
+	dim := p.m
 	if splitN {
-		dim, unit = p.n, p.kern.nr
+		dim = p.n
 	}
-	chunk := (dim + nt - 1) / nt
-	chunk = (chunk + unit - 1) / unit * unit
 	nt = (dim + chunk - 1) / chunk
 	if nt <= 1 {
 		p.runSerial()
@@ -81,26 +78,52 @@ func (p *problem) run() {
 	waitGroups.Put(wg)
 }
 
+// split chooses how to cut the problem into nt parts: along n (splitN) or
+// m, in chunks of whole tiles. It takes the direction whose tile-rounded
+// parts are the most even (n on a tie): 196 columns make 4+3 tiles of 32,
+// but 256 rows 10+9 tiles of 14.
+func (p *problem) split(nt int) (splitN bool, chunk int) {
+	chunkOf := func(dim, unit int) (int, float64) {
+		c := (dim + nt - 1) / nt
+		c = (c + unit - 1) / unit * unit
+		return c, float64(dim) / float64(nt*c)
+	}
+	cm, em := chunkOf(p.m, p.kern.mr)
+	cn, en := chunkOf(p.n, p.kern.nr)
+	if en >= em {
+		return true, cn
+	}
+	return false, cm
+}
+
 // part returns the sub-problem for columns (splitN) or rows [lo, hi).
 func (p *problem) part(splitN bool, lo, hi int) problem {
 	q := *p
 	if splitN {
 		q.n = hi - lo
+		q.c = p.c[lo:]
+		if p.pb != nil {
+			q.bCol0 += lo
+			return q
+		}
 		if p.transB {
 			q.b = p.b[lo*p.ldb:]
 		} else {
 			q.b = p.b[lo:]
 		}
-		q.c = p.c[lo:]
 		return q
 	}
 	q.m = hi - lo
+	q.c = p.c[lo*p.ldc:]
+	if p.pa != nil {
+		q.aRow0 += lo
+		return q
+	}
 	if p.transA {
 		q.a = p.a[lo:]
 	} else {
 		q.a = p.a[lo*p.lda:]
 	}
-	q.c = p.c[lo*p.ldc:]
 	return q
 }
 
