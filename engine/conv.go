@@ -36,7 +36,7 @@ func convForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 	if bias != nil && len(bias) != p.m {
 		return nil, fmt.Errorf("bias B has %d elements, want %d (output channels)", len(bias), p.m)
 	}
-	y := make([]float32, p.n*p.m*p.outP)
+	y := ctx.Float32s(p.n * p.m * p.outP) // zeroed, from the run's recycled buffers
 	p.forward(x, w, bias, y)
 	return []*graph.Tensor{floatOut(in[0].DType, nchwShape(p.n, p.m, p.outSpatial), y)}, nil
 }

@@ -137,7 +137,7 @@ func convTransposeForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, er
 	if bias != nil && len(bias) != p.c {
 		return nil, fmt.Errorf("bias B has %d elements, want %d (output channels)", len(bias), p.c)
 	}
-	y := make([]float32, p.n*p.c*p.inP)
+	y := ctx.Float32s(p.n * p.c * p.inP) // zeroed: col2im accumulates
 	if bias != nil {
 		for i := 0; i < p.n*p.c; i++ {
 			fillF32(y[i*p.inP:(i+1)*p.inP], bias[i%p.c])

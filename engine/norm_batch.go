@@ -165,7 +165,7 @@ func batchNormForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error)
 		a[i] = float32(float64(scale[i]) / math.Sqrt(float64(variance[i])+p.eps))
 		b[i] = bias[i] - mean[i]*a[i]
 	}
-	y := make([]float32, len(x))
+	y := ctx.Float32s(len(x))
 	ParallelFor(p.n*p.c, max(1, 4096/max(1, p.p)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			c := r % p.c
