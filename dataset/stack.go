@@ -3,6 +3,7 @@ package dataset
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,7 +41,7 @@ func Stack(ts []*graph.Tensor) (*graph.Tensor, error) {
 		if t.DType != first.DType {
 			return nil, fmt.Errorf("tensor %d is %s, tensor 0 is %s", i, t.DType, first.DType)
 		}
-		if !sameShape(t.Shape, first.Shape) {
+		if !slices.Equal(t.Shape, first.Shape) {
 			return nil, fmt.Errorf("tensor %d has shape %v, tensor 0 has %v", i, t.Shape, first.Shape)
 		}
 		data = reflect.AppendSlice(data, reflect.ValueOf(t.Data))
@@ -94,16 +95,4 @@ func (s *Stacker) Arrays() (map[string]*graph.Tensor, error) {
 		out[n] = t
 	}
 	return out, nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

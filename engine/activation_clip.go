@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -14,7 +15,7 @@ func preluKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
 		return nil, err
 	}
 	x, s := in[0], in[1]
-	if sh, err := BroadcastShape(x.Shape, s.Shape); err != nil || !sameShape(sh, x.Shape) {
+	if sh, err := BroadcastShape(x.Shape, s.Shape); err != nil || !slices.Equal(sh, x.Shape) {
 		return nil, fmt.Errorf("slope of shape %v does not broadcast to input shape %v", s.Shape, x.Shape)
 	}
 	wx, err := widenHalf(x)

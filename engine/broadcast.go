@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -239,7 +240,7 @@ func broadcastBinary[T, U any](ctx *Context, a []T, ash []int64, b []T, bsh []in
 // the input it was broadcast from (the reverse of broadcasting). It
 // returns g itself when the shapes already agree.
 func Unbroadcast(g *graph.Tensor, shape []int64) (*graph.Tensor, error) {
-	if sameShape(g.Shape, shape) {
+	if slices.Equal(g.Shape, shape) {
 		return g, nil
 	}
 	src, err := g.Float32s()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -125,7 +126,7 @@ func sameBits(a, b map[string]*graph.Tensor) error {
 	}
 	for name, ta := range a {
 		tb := b[name]
-		if tb == nil || ta.DType != tb.DType || !sameShape(ta.Shape, tb.Shape) {
+		if tb == nil || ta.DType != tb.DType || !slices.Equal(ta.Shape, tb.Shape) {
 			return fmt.Errorf("%s: %s %v vs %v", name, ta.DType, ta.Shape, tb)
 		}
 		fa, ok := ta.Data.([]float32)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -294,7 +295,7 @@ func compareTensors(got, want *graph.Tensor) error {
 	if got.DType != want.DType {
 		return fmt.Errorf("type %s, want %s", got.DType, want.DType)
 	}
-	if !sameShape(got.Shape, want.Shape) {
+	if !slices.Equal(got.Shape, want.Shape) {
 		return fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)
 	}
 	if want.DType.IsFloat() {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -97,7 +98,7 @@ func stackTensors(ts []*graph.Tensor, decl *graph.Value) (*graph.Tensor, error) 
 	first := ts[0]
 	srcs := make([]any, len(ts))
 	for i, t := range ts {
-		if t.DType != first.DType || !sameShape(t.Shape, first.Shape) {
+		if t.DType != first.DType || !slices.Equal(t.Shape, first.Shape) {
 			return nil, fmt.Errorf("iteration %d gives %s %v, iteration 0 gave %s %v", i, t.DType, t.Shape, first.DType, first.Shape)
 		}
 		srcs[i] = t.Data

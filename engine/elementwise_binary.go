@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -265,9 +266,9 @@ func binaryInPlace(ctx *Context, a, b *graph.Tensor, op binOp) (*graph.Tensor, b
 	}
 	var dst []float32
 	switch {
-	case ctx.Reusable(0) && sameShape(a.Shape, shape):
+	case ctx.Reusable(0) && slices.Equal(a.Shape, shape):
 		dst = ad
-	case ctx.Reusable(1) && sameShape(b.Shape, shape):
+	case ctx.Reusable(1) && slices.Equal(b.Shape, shape):
 		dst = bd
 	default:
 		dst = ctx.RawFloat32s(ShapeSize(shape)) // the plan writes every element

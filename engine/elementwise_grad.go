@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -57,7 +58,7 @@ func expandFloats(t *graph.Tensor, shape []int64) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sameShape(t.Shape, shape) {
+	if slices.Equal(t.Shape, shape) {
 		return f, nil
 	}
 	idx := BroadcastIndex(t.Shape, shape)

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -42,7 +43,7 @@ func optimizerKernel(states int, step optimizerStep) Kernel {
 			vals := make([][]float64, groups)
 			for k := range vals {
 				t := in[2+k*n+i]
-				if !sameShape(t.Shape, x.Shape) {
+				if !slices.Equal(t.Shape, x.Shape) {
 					return nil, fmt.Errorf("input %d has shape %v, X%d has %v", 2+k*n+i, t.Shape, i, x.Shape)
 				}
 				if vals[k], err = toFloat64s(t); err != nil {

@@ -93,19 +93,6 @@ func Strides(shape []int64) []int {
 	return s
 }
 
-// sameShape reports whether two shapes are equal.
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // out builds a kernel output without revalidating: data must match shape.
 func out(dt graph.DType, shape []int64, data any) *graph.Tensor {
 	return &graph.Tensor{DType: dt, Shape: append([]int64{}, shape...), Data: data}

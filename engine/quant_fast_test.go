@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/onnxq/onnxq/graph"
@@ -75,7 +76,7 @@ func TestQuantFastMatchesGeneral(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if fast.DType != want.DType || !reflect.DeepEqual(fast.Data, want.Data) || !sameShape(fast.Shape, want.Shape) {
+				if fast.DType != want.DType || !reflect.DeepEqual(fast.Data, want.Data) || !slices.Equal(fast.Shape, want.Shape) {
 					t.Errorf("QuantizeLinear %s axis %d zp %v:\n fast %v\n want %v", od, axis, withZP, fast.Data, want.Data)
 				}
 				dq, ok := dequantizeFast(ctx, want, st, zp, graph.Float, l)

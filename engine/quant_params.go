@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -80,7 +81,7 @@ func (l *quantLayout) index(e int) int {
 
 // checkZeroPoint verifies that a zero point has the scale's shape.
 func checkZeroPoint(scale, zp *graph.Tensor) error {
-	if zp != nil && !sameShape(scale.Shape, zp.Shape) && !(scale.Len() == 1 && zp.Len() == 1) {
+	if zp != nil && !slices.Equal(scale.Shape, zp.Shape) && !(scale.Len() == 1 && zp.Len() == 1) {
 		return fmt.Errorf("zero point of shape %v does not match scale of shape %v", zp.Shape, scale.Shape)
 	}
 	return nil

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -24,7 +25,7 @@ func newNLLProblem(ctx *Context, x, target, weight *graph.Tensor) (*nllProblem, 
 	}
 	p := &nllProblem{n: int(x.Shape[0]), c: int(x.Shape[1]), d: ShapeSize(x.Shape[2:])}
 	want := append([]int64{x.Shape[0]}, x.Shape[2:]...)
-	if !sameShape(target.Shape, want) {
+	if !slices.Equal(target.Shape, want) {
 		return nil, fmt.Errorf("target of shape %v does not fit input of shape %v", target.Shape, x.Shape)
 	}
 	var err error

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/onnxq/onnxq/graph"
@@ -189,7 +190,7 @@ func rnnKernel(cell *rnnCell) Kernel {
 			hs = int(in[2].Shape[2])
 		}
 		g := cell.gates
-		if !sameShape(in[1].Shape, []int64{int64(dirs), int64(g * hs), int64(isz)}) || !sameShape(in[2].Shape, []int64{int64(dirs), int64(g * hs), int64(hs)}) {
+		if !slices.Equal(in[1].Shape, []int64{int64(dirs), int64(g * hs), int64(isz)}) || !slices.Equal(in[2].Shape, []int64{int64(dirs), int64(g * hs), int64(hs)}) {
 			return nil, fmt.Errorf("W %v and R %v do not fit %d directions, %d gates, hidden %d, input %d", in[1].Shape, in[2].Shape, dirs, g, hs, isz)
 		}
 		xv, err := toFloat64s(x)

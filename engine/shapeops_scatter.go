@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -15,7 +16,7 @@ func scatterElementsTargets(ctx *Context, data, ind, upd *graph.Tensor) ([]int, 
 	if err != nil {
 		return nil, err
 	}
-	if ind.Rank() != data.Rank() || !sameShape(ind.Shape, upd.Shape) {
+	if ind.Rank() != data.Rank() || !slices.Equal(ind.Shape, upd.Shape) {
 		return nil, fmt.Errorf("indices %v and updates %v must have one shape of the data's rank %d", ind.Shape, upd.Shape, data.Rank())
 	}
 	iv, err := TensorInts(ind, "indices")
@@ -55,7 +56,7 @@ func scatterNDTargets(ctx *Context, data, ind, upd *graph.Tensor) ([]int, error)
 		return nil, fmt.Errorf("index tuples of length %d exceed data rank %d", k, data.Rank())
 	}
 	want := append(append([]int64{}, ind.Shape[:ind.Rank()-1]...), data.Shape[k:]...)
-	if !sameShape(upd.Shape, want) {
+	if !slices.Equal(upd.Shape, want) {
 		return nil, fmt.Errorf("updates of shape %v, want %v", upd.Shape, want)
 	}
 	st := Strides(data.Shape)

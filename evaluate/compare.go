@@ -3,6 +3,7 @@ package evaluate
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -47,7 +48,7 @@ func Compare(got, want *graph.Tensor) (Diff, error) {
 // Add compares got with its reference want (same shape; any numeric
 // element types) and folds the result into d.
 func (d *Diff) Add(got, want *graph.Tensor) error {
-	if !sameShape(got.Shape, want.Shape) {
+	if !slices.Equal(got.Shape, want.Shape) {
 		return fmt.Errorf("shape %v, the reference has %v", got.Shape, want.Shape)
 	}
 	g, err := float64s(got)
@@ -143,16 +144,4 @@ func float64s(t *graph.Tensor) ([]float64, error) {
 		out[i] = float64(v)
 	}
 	return out, nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"math"
+	"slices"
 
 	"github.com/onnxq/onnxq/graph"
 )
@@ -118,7 +119,7 @@ func combine(a, b *graph.Tensor, op string) (*graph.Tensor, bool) {
 	if b.Len() > a.Len() || b.Len() == a.Len() && b.Rank() > a.Rank() {
 		big, small = b, a
 	}
-	if small.Len() != 1 && !sameShape(a.Shape, b.Shape) {
+	if small.Len() != 1 && !slices.Equal(a.Shape, b.Shape) {
 		return nil, false
 	}
 	if small.Rank() > big.Rank() {
@@ -135,16 +136,4 @@ func combine(a, b *graph.Tensor, op string) (*graph.Tensor, bool) {
 		}
 	}
 	return graph.MustTensor(graph.Float, big.Shape, out), true
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
