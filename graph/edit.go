@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 )
 
@@ -12,7 +14,7 @@ func (g *Graph) Walk(fn func(*Node) bool) bool {
 		if !fn(n) {
 			return false
 		}
-		for _, name := range sortedKeys(n.Subgraphs) {
+		for _, name := range slices.Sorted(maps.Keys(n.Subgraphs)) {
 			if !n.Subgraphs[name].Walk(fn) {
 				return false
 			}
@@ -25,24 +27,11 @@ func (g *Graph) Walk(fn func(*Node) bool) bool {
 func (g *Graph) Graphs() []*Graph {
 	gs := []*Graph{g}
 	for _, n := range g.Nodes {
-		for _, name := range sortedKeys(n.Subgraphs) {
+		for _, name := range slices.Sorted(maps.Keys(n.Subgraphs)) {
 			gs = append(gs, n.Subgraphs[name].Graphs()...)
 		}
 	}
 	return gs
-}
-
-func sortedKeys(m map[string]*Graph) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // Uses maps every value to the nodes that read it, including nodes of
@@ -161,24 +150,11 @@ func (g *Graph) NewNode(nm *Namer, opType, domain string, inputs []*Value, outNa
 	for i, name := range outNames {
 		n.Outputs = append(n.Outputs, &Value{Name: nm.Name(name), Producer: n, Index: i, Graph: g})
 	}
-	for _, k := range sortedAttrKeys(attrs) {
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		n.SetAttr(k, attrs[k])
 	}
 	g.Nodes = append(g.Nodes, n)
 	return n
-}
-
-func sortedAttrKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // ReplaceUses makes every reader of old (nodes in g and its subgraphs, and
@@ -233,7 +209,7 @@ func (g *Graph) TopoSort() error {
 		for _, v := range n.Inputs {
 			add(v)
 		}
-		for _, name := range sortedKeys(n.Subgraphs) {
+		for _, name := range slices.Sorted(maps.Keys(n.Subgraphs)) {
 			for _, v := range n.Subgraphs[name].OuterValues() {
 				add(v)
 			}

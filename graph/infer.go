@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // InferShapes infers the element type and shape of every value computed by
@@ -122,7 +124,7 @@ func (inf *inferer) node(n *Node) error {
 		rule = nil
 	}
 	if !inferOwnSubgraphs[n.OpType] || rule == nil {
-		for _, name := range sortedKeys(n.Subgraphs) { // If branches: first
+		for _, name := range slices.Sorted(maps.Keys(n.Subgraphs)) { // If branches: first
 			if err := inf.graph(n.Subgraphs[name]); err != nil {
 				return err
 			}
