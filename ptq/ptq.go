@@ -177,22 +177,32 @@ func Calibrate(prog *engine.Program, plan *rewrite.Plan, src dataset.Source, pro
 		return nil, err
 	}
 	n := src.Len()
+	if err := Observe(prog, src, col, progress); err != nil {
+		return nil, err
+	}
+	return &calibrate.File{Samples: n, Tensors: col.Stats}, nil
+}
+
+// Observe runs every sample of src through prog, feeding every computed
+// value to col, and calls progress after each sample.
+func Observe(prog *engine.Program, src dataset.Source, col *calibrate.Collector, progress func(done, total int)) error {
+	n := src.Len()
 	for i := 0; i < n; i++ {
 		sample, err := src.Sample(i)
 		if err != nil {
-			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+			return fmt.Errorf("calibration sample %d: %w", i, err)
 		}
 		if _, err := prog.Run(sample, &engine.RunOptions{Observe: col.Observe}); err != nil {
-			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+			return fmt.Errorf("calibration sample %d: %w", i, err)
 		}
 		if err := col.Err(); err != nil {
-			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
+			return fmt.Errorf("calibration sample %d: %w", i, err)
 		}
 		if progress != nil {
 			progress(i+1, n)
 		}
 	}
-	return &calibrate.File{Samples: n, Tensors: col.Stats}, nil
+	return nil
 }
 
 // Ranges turns statistics into the ranges Materialize needs, with the

@@ -45,20 +45,8 @@ func CalibrateValues(prog *engine.Program, src dataset.Source, progress func(don
 	}
 	col := calibrate.NewCollector(groups)
 	n := src.Len()
-	for i := 0; i < n; i++ {
-		sample, err := src.Sample(i)
-		if err != nil {
-			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
-		}
-		if _, err := prog.Run(sample, &engine.RunOptions{Observe: col.Observe}); err != nil {
-			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
-		}
-		if err := col.Err(); err != nil {
-			return nil, fmt.Errorf("calibration sample %d: %w", i, err)
-		}
-		if progress != nil {
-			progress(i+1, n)
-		}
+	if err := ptq.Observe(prog, src, col, progress); err != nil {
+		return nil, err
 	}
 	return &ValueStats{Samples: n, Tensors: col.Stats}, nil
 }
