@@ -141,6 +141,14 @@ func (g *Graph) AddInitializer(nm *Namer, base string, t *Tensor) *Value {
 	return v
 }
 
+// SetConst turns v, a value computed by a node of g, into an initializer
+// of g holding t. v keeps its name and its readers; the node that computed
+// it no longer does, and the caller removes it (RemoveNodes).
+func (g *Graph) SetConst(v *Value, t *Tensor) {
+	v.Producer, v.Index, v.Const = nil, 0, t
+	g.Initializers = append(g.Initializers, v)
+}
+
 // NewNode creates a node with fresh output values named after outNames
 // (made unique by nm) and appends it to g. The caller places it with
 // TopoSort or InsertBefore if order matters before then.

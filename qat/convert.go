@@ -88,8 +88,7 @@ func ToTraining(m *graph.Model) (*TrainingModel, error) {
 				if err != nil {
 					return nil, fmt.Errorf("bias %q: %w", q.Name, err)
 				}
-				out.Producer, out.Index, out.Const = nil, 0, f
-				g.Initializers = append(g.Initializers, out)
+				g.SetConst(out, f)
 				weights[out] = true
 				dead[dq] = true
 			case q.IsConst():

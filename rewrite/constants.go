@@ -31,10 +31,7 @@ func constantsToInitializers(m *graph.Model, log *Log) error {
 			if t == nil {
 				continue // sparse or otherwise not a dense tensor: leave it
 			}
-			out.Producer = nil
-			out.Index = 0
-			out.Const = t
-			g.Initializers = append(g.Initializers, out)
+			g.SetConst(out, t)
 			dead[n] = true
 		}
 		if len(dead) > 0 {

@@ -41,8 +41,7 @@ func foldWeights(m *graph.Model, log *Log) error {
 				return fmt.Errorf("node %s: %w", q.Label(), err)
 			}
 			out := q.Outputs[0]
-			out.Producer, out.Index, out.Const = nil, 0, qt
-			g.Initializers = append(g.Initializers, out)
+			g.SetConst(out, qt)
 			dead[q] = true
 		}
 		if len(dead) > 0 {

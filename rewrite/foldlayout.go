@@ -81,8 +81,7 @@ func foldConstantLayout(m *graph.Model, log *Log) error {
 				return fmt.Errorf("node %s: %w", n.Label(), err)
 			}
 			out := n.Outputs[0]
-			out.Producer, out.Index, out.Const = nil, 0, t
-			g.Initializers = append(g.Initializers, out)
+			g.SetConst(out, t)
 			dead[n] = true
 		}
 		if len(dead) > 0 {
