@@ -434,17 +434,12 @@ func annotate(m *graph.Model, opts Options, skip map[*graph.Node]string) (*Plan,
 		}
 	}
 	p.Order = orderValues(m, p.Specs)
-	sort.SliceStable(p.Decisions, func(i, j int) bool { return indexOf(nodes, p.Decisions[i].Node) < indexOf(nodes, p.Decisions[j].Node) })
-	return p, nil
-}
-
-func indexOf(nodes []*graph.Node, n *graph.Node) int {
-	for i, x := range nodes {
-		if x == n {
-			return i
-		}
+	pos := make(map[*graph.Node]int, len(nodes))
+	for i, n := range nodes {
+		pos[n] = i
 	}
-	return -1
+	sort.SliceStable(p.Decisions, func(i, j int) bool { return pos[p.Decisions[i].Node] < pos[p.Decisions[j].Node] })
+	return p, nil
 }
 
 func biasAxis(w *Spec) int {
