@@ -105,7 +105,7 @@ func foldBatchNorm(m *graph.Model, log *Log) error {
 			}
 			var bias []float32
 			if b := prod.Input(2); b != nil {
-				if !b.IsConst() || b.Const.Len() != outCh || len(uses[b]) != 1 && !b.IsConst() {
+				if !b.IsConst() || b.Const.Len() != outCh {
 					continue
 				}
 				bf, err := b.Const.Float32s()
