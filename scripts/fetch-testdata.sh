@@ -19,6 +19,7 @@
 #   blazeface/face_detection_{front_128x128,back_256x256}_barracuda.onnx
 #   ppocr/ch_PP-OCRv4_det_infer.onnx
 #   images/*.jpg                                   OpenCV sample photos
+#   photos27/*.{jpg,png}                           27 OpenCV sample photos (calibration memory)
 #   onnx-node -> /usr/share/libonnx-testdata/data/node
 #   ort/libonnxruntime.so.1                        ONNX Runtime 1.30.0 CPU, linux x64
 #
@@ -50,6 +51,46 @@ declare -A PINNED=(
 	[blazeface/face_detection_back_256x256_barracuda.onnx]=427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2
 	[ppocr/ch_PP-OCRv4_det_infer.onnx]=30a86f5731181461d08021402766601e4302a9b9b9666be8aff402696339cdff
 )
+
+# photos27: 27 distinct real photos of opencv-doc 4.6.0's examples/data
+# (file name -> SHA-256 of the file in opencv-doc 4.6.0+dfsg-12): the 10 of
+# images/ plus 17 other scenes. The package holds more photos than that;
+# left out are renders (Blender_Suzanne*), a painting (starry_night),
+# drawn or synthetic test patterns (pic*, cards, ellipses, detect_blob,
+# chessboard, gradient, logos, digits...), a retouched copy (ela_modified)
+# and the second frame of each stereo, motion or viewpoint pair (aero3,
+# aloeR, basketball2, graf3, leuvenB, rubberwhale2, text_motion; the
+# left*/right* calibration photos but left.jpg).
+declare -A PHOTOS27=(
+	[HappyFish.jpg]=ade5b67347d7f89b1539c93843f3f7178782a7e34eb1fe586f4a785c3e60a432
+	[apple.jpg]=e86879de3d9a807dedc742a8f464f39e6b74bbb531a1fba3583155d94997d1cd
+	[baboon.jpg]=1a1dd18d78eec44420af3b0b7f08ee3d41c982916cae3ce203d7ff35d754cc0f
+	[building.jpg]=742a1baad62ac82e91e718e77eedf7e85c2eddc4badfb8c87c6cbc86c45a8b07
+	[butterfly.jpg]=34a99716b78ded10eae87b4880de739d3e68cc7dd1a96812bb28f469d5eeaea8
+	[fruits.jpg]=9c031d80a1c52da5eca790db896baffec6a7e52bf786cdb7bbfca5c7f880e6a1
+	[home.jpg]=23b8cf46a1965d0ec33459b875aed43187802834db49e0daa9fa2cc842e9d8d2
+	[messi5.jpg]=1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9
+	[orange.jpg]=152c20d2f380ac985de25e474e1a5f06ed34b932191342099b8272a63a15a079
+	[squirrel_cls.jpg]=20bb6e8ae96918a36c9886b6d48e54eedeb3948591e1485c206bc1dc60c8dc8b
+	[aero1.jpg]=d9a69191f6e3642ea361bc3c62e677b2f40fe6534b78da540f4155e0734b59ef
+	[aloeL.jpg]=cce5736808efe80d9f04b118dbb978c344d4345672b332718c3e039a3eeb8eee
+	[basketball1.png]=ba06f6701f7260998b430c39b6557f775497e6ce7b1a74f0b7ea6af371bf54a6
+	[board.jpg]=4c9a24ba67138ad5486d550f586cc5dd1161be112f1c1bea336d6c550cdf255f
+	[box_in_scene.png]=8b0225ff76244a42bd1400c0904f8b7afea7d97b7d8115495e42e98ad347bd51
+	[chicky_512.png]=4d2cf040de084fd3f34d5e3f96f1251faaa4787c1ac3b548fec5809a0d01854e
+	[ela_original.jpg]=b55798b35e2dcb24675f0865a2442d0e4887eeb6aff322ecb1968d936cc23e7f
+	[graf1.png]=1504b769303c7bde00fa578eeaad3c68e02aceabeb1242e556f1f8d19e4bdea5
+	[left.jpg]=fb314330c3eb0a81651c682803e73b348898157267fbc37c4c2c07d1b3a8e321
+	[leuvenA.jpg]=b2977cdbd9fb3f94dadd6f76cf586d145676deb8a22b5f0f42149d21c058c09f
+	[licenseplate_motion.jpg]=ea6fa9cea75df91bec656d1d3b903111a9c0708c6a3b88f405a5156de38ff9d6
+	[pca_test1.jpg]=9aae52b2bf730216f7e46c662f612a417ebd43642e742e7f867f33aa734293cd
+	[rubberwhale1.png]=eb312435369dac9efcc92f7e098edbd9ed8d7e6dfede8b3b4d8e3702cd80b796
+	[smarties.png]=ad3f751c053fdcf432687c1bc0e56a61a9119d2bb2ae29365f8aa6534fc77417
+	[stuff.jpg]=21cd00afbdd0727f445dd91c0a09633e6345ed5b05a3d2355453a1f3c314c6c5
+	[sudoku.png]=000cf81b7ce795013ae02bc9dfb0952aa34153c8c0e7fc99c81918e0738d1f09
+	[text_defocus.jpg]=ffea13e23e2bdce60e50e43e5950d76d542a61a820c03c28fbb8f11b26edfdb6
+)
+for p in "${!PHOTOS27[@]}"; do PINNED[photos27/$p]=${PHOTOS27[$p]}; done
 
 die() { echo "fetch-testdata: ERROR: $*" >&2; exit 1; }
 warn() { echo "fetch-testdata: warning: $*" >&2; }
@@ -290,6 +331,27 @@ fetch_images() {
 	install_item images "$stage" images
 }
 
+# fetch_photos27: the 27 photos of PHOTOS27, each checked against its
+# pinned SHA-256 (install_item). The opencv-doc package is extracted once
+# per run: fetch_images may have done it already.
+fetch_photos27() {
+	local x=$WORK/opencv-x stage=$WORK/photos27 data n
+	data=$x/usr/share/doc/opencv-doc/examples/data
+	[[ -d $data ]] || apt_extract opencv-doc "$x" 4.6.0
+	[[ -d $data ]] || die "opencv-doc has no examples/data folder"
+	mkdir -p "$stage/photos27"
+	for n in "${!PHOTOS27[@]}"; do
+		if [[ -f $data/$n ]]; then
+			cp "$data/$n" "$stage/photos27/"
+		elif [[ -f $data/$n.gz ]]; then # Debian compresses some docs
+			gzip -dc "$data/$n.gz" >"$stage/photos27/$n"
+		else
+			die "opencv-doc lacks examples/data/$n (photos27 needs all 27 photos)"
+		fi
+	done
+	install_item photos27 "$stage" photos27
+}
+
 fetch_ort() {
 	local x=$WORK/ort-x stage=$WORK/ort src f
 	npm_unpack "$ORT_NPM" "$x"
@@ -343,5 +405,6 @@ run_item fashion-mnist fashion-mnist/ fetch_fashion
 run_item blazeface blazeface/ fetch_blazeface
 run_item ppocr ppocr/ch_PP-OCRv4_det_infer.onnx fetch_ppocr
 run_item images images/ fetch_images
+run_item photos27 photos27/ fetch_photos27
 ensure_onnx_node
 run_item ort ort/libonnxruntime.so.1 fetch_ort
