@@ -141,11 +141,6 @@ func finetuneAction(c *cli.Context) error {
 		CheckpointPath: c.String("checkpoint"), CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
 		EarlyStop: c.Int("early-stop"), Accumulate: c.Bool("accumulate"),
 	}
-	// Ctrl-C stops training after the current step and writes the
-	// checkpoint (with --checkpoint), from which --resume continues.
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-	defer stop()
-	cfg.Context = ctx
 	if s := c.String("bits-schedule"); s != "" {
 		if cfg.Bits, err = parseBitsSchedule(s); err != nil {
 			return userErrorf("--bits-schedule: %v", err)
@@ -205,10 +200,6 @@ func finetuneAction(c *cli.Context) error {
 		// Training starts from float weights behind Q/DQ.
 		report["ptq"] = res
 	}
-	tm, err := qat.ToTraining(m)
-	if err != nil {
-		return userErrorf("%s: %v", in, err)
-	}
 	if ev := c.String("eval"); ev != "" {
 		evSrc, evLabels, err := openSourceFlag(c, ev, m, c.String("labels"), c.String("eval-labels-file"))
 		if err != nil {
@@ -222,24 +213,11 @@ func finetuneAction(c *cli.Context) error {
 		}
 		cfg.Eval = func(em *graph.Model) (float64, error) { return top1(em, evSrc, evLabels) }
 	}
-	bar := newProgress(c, int64(cfg.Epochs*((src.Len()+max(cfg.BatchSize, 1)-1)/max(cfg.BatchSize, 1))), "training")
-	cfg.Progress = func(p qat.Progress) {
-		if p.Score != nil {
-			bar.Describe(fmt.Sprintf("epoch %d: top-1 %.2f%%", p.Epoch+1, 100**p.Score))
-			return
-		}
-		bar.Describe(fmt.Sprintf("epoch %d loss %.4f %.0f samples/s", p.Epoch+1, p.Loss, p.SamplesPerSecond))
-		bar.Add(1)
-	}
-	res, err := qat.Train(tm, data, cfg)
-	bar.Finish()
+	res, err := trainQDQ(c, m, in, data, cfg)
 	if err != nil {
-		return userErrorf("%s: %v", in, err)
-	}
-	report["training"] = res
-	if err := qat.ToQDQ(tm); err != nil {
 		return err
 	}
+	report["training"] = res
 	if err := m.Save(out); err != nil {
 		return err
 	}
@@ -257,6 +235,40 @@ func finetuneAction(c *cli.Context) error {
 		}
 		return nil
 	})
+}
+
+// trainQDQ fine-tunes the QDQ model m in place, as finetune does: it
+// turns m into its training form, trains it on data with cfg (a progress
+// bar on stderr; Ctrl-C stops after the current step and writes the
+// checkpoint, with --checkpoint, from which --resume continues) and
+// writes the learned weights and scales back as Q/DQ. Errors name where.
+func trainQDQ(c *cli.Context, m *graph.Model, where string, data qat.Data, cfg qat.Config) (*qat.Result, error) {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	cfg.Context = ctx
+	tm, err := qat.ToTraining(m)
+	if err != nil {
+		return nil, userErrorf("%s: %v", where, err)
+	}
+	batch := max(cfg.BatchSize, 1)
+	bar := newProgress(c, int64(max(cfg.Epochs, 1)*((data.Inputs.Len()+batch-1)/batch)), "training")
+	cfg.Progress = func(p qat.Progress) {
+		if p.Score != nil {
+			bar.Describe(fmt.Sprintf("epoch %d: top-1 %.2f%%", p.Epoch+1, 100**p.Score))
+			return
+		}
+		bar.Describe(fmt.Sprintf("epoch %d loss %.4f %.0f samples/s", p.Epoch+1, p.Loss, p.SamplesPerSecond))
+		bar.Add(1)
+	}
+	res, err := qat.Train(tm, data, cfg)
+	bar.Finish()
+	if err != nil {
+		return nil, userErrorf("%s: %v", where, err)
+	}
+	if err := qat.ToQDQ(tm); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // openSourceFlag opens an extra data path with the command's preset.
@@ -333,9 +345,9 @@ func exportCommand() *cli.Command {
 			if err := checkOutput(in, out); err != nil {
 				return err
 			}
-			var log rewrite.Log
-			if err := qat.Export(m, qat.ExportTarget(c.String("target")), &log); err != nil {
-				return userErrorf("%s: %v", in, err)
+			log, err := exportModel(m, in, c.String("target"))
+			if err != nil {
+				return err
 			}
 			if err := m.Save(out); err != nil {
 				return err
@@ -349,4 +361,14 @@ func exportCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// exportModel turns the QDQ model m into its deployable form for target
+// (ort, tensorrt or onnx), in place, as export does. Errors name where.
+func exportModel(m *graph.Model, where, target string) (*rewrite.Log, error) {
+	var log rewrite.Log
+	if err := qat.Export(m, qat.ExportTarget(target), &log); err != nil {
+		return nil, userErrorf("%s: %v", where, err)
+	}
+	return &log, nil
 }

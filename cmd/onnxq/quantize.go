@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/onnxq/onnxq/calibrate"
+	"github.com/onnxq/onnxq/dataset"
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/onnxio"
 	"github.com/onnxq/onnxq/ptq"
@@ -38,6 +39,13 @@ func quantFlags() []cli.Flag {
 // quantConfig builds the typed configuration from the config file and the
 // flags.
 func quantConfig(c *cli.Context) (ptq.Config, error) {
+	return quantConfigFor(c, ptq.Target(c.String("target")))
+}
+
+// quantConfigFor is quantConfig with the runtime profile an explicit
+// --target stands for given apart (quantize's --target also names export
+// targets that are no PTQ profile).
+func quantConfigFor(c *cli.Context, target ptq.Target) (ptq.Config, error) {
 	cfg := ptq.Defaults()
 	if p := c.String("config"); p != "" {
 		fc, err := ptq.LoadConfig(p)
@@ -77,7 +85,7 @@ func quantConfig(c *cli.Context) (ptq.Config, error) {
 		cfg.Placement = rewrite.Placement(c.String("placement"))
 	}
 	if c.IsSet("target") {
-		cfg.Target = ptq.Target(c.String("target"))
+		cfg.Target = target
 	}
 	cfg.ExcludeNodes = append(cfg.ExcludeNodes, splitList(c.StringSlice("exclude-nodes"))...)
 	cfg.ExcludeOps = append(cfg.ExcludeOps, splitList(c.StringSlice("exclude-ops"))...)
@@ -141,19 +149,26 @@ func checkSideOutput(flag, path string, others ...string) error {
 	return nil
 }
 
-func insertQDQCommand() *cli.Command {
+// ptqFlags are insert-qdq's flags without a budget (quantize takes them
+// too): the calibration data, the output, the report, saved statistics,
+// --json and the quantization settings.
+func ptqFlags(output, report string) []cli.Flag {
 	flags := append(dataFlags("calib", "calibration samples"),
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "the quantized model to write", Required: true},
-		&cli.StringFlag{Name: "report", Usage: "write the JSON report (ranges, scales, zero points, node decisions, bias fixes) here"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: output, Required: true},
+		&cli.StringFlag{Name: "report", Usage: report},
 		&cli.StringFlag{Name: "stats", Usage: "use statistics saved by 'onnxq calibrate' instead of calibrating (--calib still checks the model's inputs)"},
 		jsonFlag)
-	flags = append(flags, quantFlags()...)
+	return append(flags, quantFlags()...)
+}
+
+func insertQDQCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "insert-qdq",
 		Usage:     "post-training quantization: calibrate activation ranges and insert QuantizeLinear/DequantizeLinear",
 		ArgsUsage: "MODEL",
-		Flags:     flags,
-		Action:    insertQDQAction,
+		Flags: ptqFlags("the quantized model to write",
+			"write the JSON report (ranges, scales, zero points, node decisions, bias fixes) here"),
+		Action: insertQDQAction,
 	}
 }
 
@@ -180,27 +195,9 @@ func insertQDQAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := ptq.Prepare(m, src, cfg)
+	res, err := calibrateAndInsert(c, m, in, src, cfg)
 	if err != nil {
-		return userErrorf("%s: %v", in, err)
-	}
-	var stats *calibrate.File
-	if sp := c.String("stats"); sp != "" {
-		if stats, err = calibrate.Load(sp); err != nil {
-			return userErrorf("--stats: %v", err)
-		}
-	} else {
-		bar := newProgress(c, int64(src.Len()), "calibrating")
-		cfg.Progress = func(done, total int) { bar.Add(1) }
-		stats, err = ptq.Calibrate(p.Prog, p.Plan, src, cfg.Progress)
-		bar.Finish()
-		if err != nil {
-			return userErrorf("%s: %v", in, err)
-		}
-	}
-	res, err := p.Finish(stats, cfg)
-	if err != nil {
-		return userErrorf("%s: %v", in, err)
+		return err
 	}
 	if err := m.Save(out); err != nil {
 		return err
@@ -219,6 +216,36 @@ func insertQDQAction(c *cli.Context) error {
 		}
 		return nil
 	})
+}
+
+// calibrateAndInsert is insert-qdq without a budget, on m in place: it
+// normalizes m, calibrates it on src (or reads --stats) with a progress
+// bar and inserts Q/DQ with cfg. Errors name where (the model, or what
+// the caller says).
+func calibrateAndInsert(c *cli.Context, m *graph.Model, where string, src dataset.Source, cfg ptq.Config) (*ptq.Result, error) {
+	p, err := ptq.Prepare(m, src, cfg)
+	if err != nil {
+		return nil, userErrorf("%s: %v", where, err)
+	}
+	var stats *calibrate.File
+	if sp := c.String("stats"); sp != "" {
+		if stats, err = calibrate.Load(sp); err != nil {
+			return nil, userErrorf("--stats: %v", err)
+		}
+	} else {
+		bar := newProgress(c, int64(src.Len()), "calibrating")
+		cfg.Progress = func(done, total int) { bar.Add(1) }
+		stats, err = ptq.Calibrate(p.Prog, p.Plan, src, cfg.Progress)
+		bar.Finish()
+		if err != nil {
+			return nil, userErrorf("%s: %v", where, err)
+		}
+	}
+	res, err := p.Finish(stats, cfg)
+	if err != nil {
+		return nil, userErrorf("%s: %v", where, err)
+	}
+	return res, nil
 }
 
 func calibrateCommand() *cli.Command {
