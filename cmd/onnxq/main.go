@@ -28,6 +28,7 @@ func commands() []*cli.Command {
 		inspectCommand(),
 		runCommand(),
 		evalCommand(),
+		quantizeCommand(),
 		calibrateCommand(),
 		withBudget(insertQDQCommand()),
 		finetuneCommand(),

@@ -1,0 +1,771 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/engine"
+	"github.com/onnxq/onnxq/evaluate"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/ptq"
+	"github.com/onnxq/onnxq/qat"
+	"github.com/onnxq/onnxq/rewrite"
+	"github.com/onnxq/onnxq/tune"
+)
+
+// quantize runs the whole job in one command: PTQ exactly as insert-qdq
+// (budget search included), label-free distillation from the float model
+// through finetune's training, both candidates exported as export does and
+// measured against the float model, and the better one written.
+
+// quantizeDefaults are quantize's fine-tuning settings when no flag sets
+// them, in one place: they are being measured on PP-OCRv4 det (issue 7)
+// and will change here. A step is one optimizer step (one batch).
+var quantizeDefaults = struct {
+	Loss qat.LossKind // distillation loss against the float model's outputs
+	LR   float64      // Adam's learning rate
+	// Steps is how many optimizer steps run when neither
+	// --finetune-steps nor --finetune-epochs is given: the epochs are
+	// chosen to cover them.
+	Steps int
+	// BatchSmall is the batch size of models whose inputs are at most
+	// LargeInput pixels; BatchLarge that of larger ones, whose samples
+	// run one by one with gradients accumulated when AccumulateLarge is
+	// set (a re-batched copy of a 640x640 detector holds gigabytes).
+	BatchSmall, BatchLarge int
+	AccumulateLarge        bool
+	// LargeInput is the size, in pixels (the product of the two largest
+	// dimensions of a sample's biggest input, the batch axis left out),
+	// above which an input is large: 64x64.
+	LargeInput  int64
+	LearnScales bool
+	Seed        uint64 // of the sample order
+}{
+	Loss:            qat.DistillMSE,
+	LR:              1e-5,
+	Steps:           150,
+	BatchSmall:      32,
+	BatchLarge:      1,
+	AccumulateLarge: true,
+	LargeInput:      64 * 64,
+	LearnScales:     false,
+	Seed:            1,
+}
+
+// quantizeTargets maps quantize's --target to the runtime profile PTQ
+// quantizes for; the export target is --target itself. onnx (standard
+// ONNX, no runtime's workarounds) quantizes with the default profile.
+var quantizeTargets = map[string]ptq.Target{"ort": ptq.ORT, "tensorrt": ptq.TensorRT, "onnx": ptq.ORT}
+
+// distillLosses are the losses --finetune-loss accepts.
+var distillLosses = map[string]qat.LossKind{"mse": qat.DistillMSE, "kl": qat.DistillKL}
+
+// finetuneOnlyFlags are the flags that --no-finetune makes pointless.
+var finetuneOnlyFlags = []string{"train", "finetune-epochs", "finetune-steps", "finetune-lr", "finetune-batch-size", "finetune-loss", "learn-scales"}
+
+// searchOnlyFlags are the budget flags that need a budget in quantize
+// (--eval and --engine serve the final measurement as well).
+var searchOnlyFlags = []string{"precisions", "save-config", "html", "sensitivity-samples"}
+
+func quantizeCommand() *cli.Command {
+	d := quantizeDefaults
+	flags := ptqFlags("the deployable quantized model to write (atomically)",
+		"`FILE.json` for the report: the --json summary plus the PTQ report (ranges, scales, node decisions; with a budget, the search)")
+	flags = optionalFlag(withoutFlags(flags, "target"), "calib")
+	flags = append(flags,
+		&cli.StringFlag{Name: "target", Value: "ort", Usage: "runtime: ort (U8S8 profile, export for ONNX Runtime), tensorrt (symmetric int8 profile, checked) or onnx (default profile, standard ONNX types)"},
+		&cli.StringFlag{Name: "train", Usage: "fine-tuning samples, read like --calib (with its --preprocess, without --limit/--offset; default: the calibration samples)"},
+		&cli.IntFlag{Name: "finetune-epochs", Usage: "passes over the fine-tuning samples (default: as many as --finetune-steps needs)"},
+		&cli.IntFlag{Name: "finetune-steps", Usage: fmt.Sprintf("most optimizer steps (default %d when --finetune-epochs is not given)", d.Steps)},
+		&cli.Float64Flag{Name: "finetune-lr", Value: d.LR, Usage: "learning rate (Adam)"},
+		&cli.IntFlag{Name: "finetune-batch-size", Usage: fmt.Sprintf("samples per optimizer step (default %d; %d, run one by one, for inputs larger than 64x64 pixels)", d.BatchSmall, d.BatchLarge)},
+		&cli.StringFlag{Name: "finetune-loss", Value: string(d.Loss), Usage: "distillation loss against the float model's outputs: mse or kl"},
+		&cli.BoolFlag{Name: "learn-scales", Value: d.LearnScales, Usage: "train the quantization scales too (LSQ)"},
+		&cli.BoolFlag{Name: "no-finetune", Usage: "skip the fine-tuning: measure and export the PTQ model"},
+	)
+	flags = append(flags, budgetFlags()...)
+	return &cli.Command{
+		Name:      "quantize",
+		Usage:     "the whole job: PTQ, label-free fine-tuning from the float model, keep the better, export",
+		ArgsUsage: "MODEL",
+		Description: "1. PTQ exactly as 'insert-qdq' with the same flags (with --max-drop or --min-sqnr, its\n" +
+			"   mixed-precision budget search).\n" +
+			"2. Fine-tuning as 'finetune --teacher MODEL': the float model's outputs are the targets,\n" +
+			"   no labels needed, on the calibration samples (or --train).\n" +
+			"3. Both candidates are exported as 'export --target' does and run with the float model\n" +
+			"   on the evaluation data (--eval, default: the calibration samples) on --engine: SQNR of\n" +
+			"   every output (or --measure tensor) and, with labels, top-1. The fine-tuned model is\n" +
+			"   kept unless its top-1 (with labels) or mean SQNR (without) is lower than PTQ's.\n" +
+			"4. The kept model is written to -o atomically; the input is never changed.",
+		Flags:  flags,
+		Action: quantizeAction,
+	}
+}
+
+// optionalFlag makes the string flag called name optional (the action
+// checks it, with a clearer message than the parser's).
+func optionalFlag(flags []cli.Flag, name string) []cli.Flag {
+	for i, f := range flags {
+		if sf, ok := f.(*cli.StringFlag); ok && sf.Name == name {
+			c := *sf
+			c.Required = false
+			flags[i] = &c
+		}
+	}
+	return flags
+}
+
+// quantizeResult is what `onnxq quantize --json` prints (keys in
+// docs/cli.md).
+type quantizeResult struct {
+	Model  string `json:"model"`
+	Output string `json:"output"`
+	// Kept is the candidate written: "finetuned" or "ptq"; Why says why.
+	Kept    string         `json:"kept"`
+	Why     string         `json:"why"`
+	Seconds float64        `json:"seconds"`
+	Stages  quantizeStages `json:"stages"`
+}
+
+// quantizeStages are the stages in the order they run.
+type quantizeStages struct {
+	PTQ      ptqStage       `json:"ptq"`
+	Finetune *finetuneStage `json:"finetune"` // null with --no-finetune
+	Export   exportStage    `json:"export"`
+	Measure  measureStage   `json:"measure"`
+}
+
+type ptqStage struct {
+	Seconds   float64 `json:"seconds"`
+	Data      string  `json:"data"`
+	Samples   int     `json:"calibration_samples"`
+	Method    string  `json:"method"`
+	Target    string  `json:"target"`
+	Opset     int64   `json:"opset"`
+	Quantized int     `json:"nodes_quantized"`
+	Float     int     `json:"nodes_float"`
+	Tensors   int     `json:"tensors_qdq"`
+	BiasFixes int     `json:"bias_fixes"`
+	// Budget and Chosen describe a budget search (empty without one).
+	Budget string `json:"budget,omitempty"`
+	Chosen string `json:"chosen,omitempty"`
+	Config string `json:"config_file,omitempty"`
+}
+
+type finetuneStage struct {
+	Seconds     float64     `json:"seconds"`
+	Data        string      `json:"data"`
+	Samples     int         `json:"samples"`
+	Loss        string      `json:"loss"`
+	LR          float64     `json:"lr"`
+	BatchSize   int         `json:"batch_size"`
+	Accumulate  bool        `json:"accumulate"`
+	LearnScales bool        `json:"learn_scales"`
+	Epochs      int         `json:"epochs"`
+	MaxSteps    int         `json:"max_steps"`
+	Training    *qat.Result `json:"training"`
+}
+
+type exportStage struct {
+	Seconds float64 `json:"seconds"`
+	Target  string  `json:"target"`
+	// Log is the kept model's export passes.
+	Log   []rewrite.Entry `json:"log"`
+	Bytes int64           `json:"output_bytes"`
+	Opset int64           `json:"opset"`
+}
+
+type measureStage struct {
+	Seconds float64 `json:"seconds"`
+	Data    string  `json:"data"`
+	Samples int     `json:"samples"`
+	Engine  string  `json:"engine"`
+	// Criterion is what decides: "top1" (labelled data) or "mean_sqnr".
+	Criterion string   `json:"criterion"`
+	Float     figures  `json:"float"`
+	PTQ       figures  `json:"ptq"`
+	Finetuned *figures `json:"finetuned,omitempty"`
+}
+
+// figures are one model's measurements on the evaluation data: top-1 with
+// labels, and for a quantized model the SQNR of every measured tensor
+// against the float model's, their mean and lowest.
+type figures struct {
+	Top1     *float64                   `json:"top1,omitempty"`
+	MeanSQNR *tune.Num                  `json:"mean_sqnr_db,omitempty"`
+	MinSQNR  *tune.Num                  `json:"min_sqnr_db,omitempty"`
+	Tensors  map[string]tune.ErrorStats `json:"tensors,omitempty"`
+}
+
+// quantizeReport is the --report JSON.
+type quantizeReport struct {
+	*quantizeResult
+	// PTQReport is insert-qdq's report (its budget report with a budget).
+	PTQReport any `json:"ptq_report"`
+}
+
+// finetunePlan is the fine-tuning configuration the flags and defaults
+// give.
+type finetunePlan struct {
+	Loss        qat.LossKind
+	LR          float64
+	Epochs      int // 0: chosen from Steps
+	Steps       int // 0: no limit
+	Batch       int // 0: by input size
+	LearnScales bool
+}
+
+// finetuneFlags reads and checks the fine-tuning flags (nil with
+// --no-finetune).
+func finetuneFlags(c *cli.Context) (*finetunePlan, error) {
+	if c.Bool("no-finetune") {
+		for _, f := range finetuneOnlyFlags {
+			if c.IsSet(f) {
+				return nil, userErrorf("--%s applies to fine-tuning, which --no-finetune skips", f)
+			}
+		}
+		return nil, nil
+	}
+	loss, ok := distillLosses[c.String("finetune-loss")]
+	if !ok {
+		return nil, userErrorf("--finetune-loss %q: want mse or kl", c.String("finetune-loss"))
+	}
+	p := &finetunePlan{Loss: loss, LR: c.Float64("finetune-lr"), Epochs: c.Int("finetune-epochs"),
+		Steps: c.Int("finetune-steps"), Batch: c.Int("finetune-batch-size"), LearnScales: c.Bool("learn-scales")}
+	if !(p.LR > 0) || math.IsInf(p.LR, 0) {
+		return nil, userErrorf("--finetune-lr %g: want > 0", p.LR)
+	}
+	for name, v := range map[string]int{"finetune-epochs": p.Epochs, "finetune-steps": p.Steps, "finetune-batch-size": p.Batch} {
+		if v < 0 || c.IsSet(name) && v == 0 {
+			return nil, userErrorf("--%s %d: want > 0", name, v)
+		}
+	}
+	if p.Epochs == 0 && p.Steps == 0 {
+		p.Steps = quantizeDefaults.Steps
+	}
+	return p, nil
+}
+
+// config is the qat.Config of the plan for n samples whose first is
+// sample.
+func (p *finetunePlan) config(n int, sample map[string]*graph.Tensor) qat.Config {
+	d := quantizeDefaults
+	cfg := qat.Config{Loss: p.Loss, LR: p.LR, LearnScales: p.LearnScales, Optimizer: qat.Adam, Seed: d.Seed,
+		BatchSize: p.Batch, MaxSteps: p.Steps, Epochs: p.Epochs}
+	large := inputPixels(sample) > d.LargeInput
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = d.BatchSmall
+		if large {
+			cfg.BatchSize = d.BatchLarge
+		}
+	}
+	cfg.Accumulate = large && d.AccumulateLarge
+	if cfg.Epochs == 0 {
+		perEpoch := (n + cfg.BatchSize - 1) / cfg.BatchSize
+		cfg.Epochs = (cfg.MaxSteps + perEpoch - 1) / perEpoch
+	}
+	return cfg
+}
+
+// inputPixels is the size of a sample's biggest input in pixels: the
+// product of its two largest dimensions, the first (batch) axis left out.
+func inputPixels(sample map[string]*graph.Tensor) int64 {
+	var most int64
+	for _, t := range sample {
+		var dims []int64
+		if len(t.Shape) > 1 {
+			dims = slices.Clone(t.Shape[1:])
+		}
+		slices.Sort(dims)
+		px := int64(1)
+		for _, d := range dims[max(len(dims)-2, 0):] {
+			px *= d
+		}
+		most = max(most, px)
+	}
+	return most
+}
+
+func quantizeAction(c *cli.Context) error {
+	start := time.Now()
+	m, in, err := loadModelArg(c)
+	if err != nil {
+		return err
+	}
+	out := c.String("output")
+	if err := checkOutput(in, out); err != nil {
+		return err
+	}
+	if err := checkSideOutput("--report", c.String("report"), in, out, c.String("stats")); err != nil {
+		return err
+	}
+	if c.String("calib") == "" {
+		return userErrorf("quantize needs --calib DATA, the calibration samples; see 'onnxq quantize --help'")
+	}
+	target := c.String("target")
+	profile, ok := quantizeTargets[target]
+	if !ok {
+		return userErrorf("--target %q: want ort, tensorrt or onnx", target)
+	}
+	plan, err := finetuneFlags(c)
+	if err != nil {
+		return err
+	}
+	var budget tune.Budget
+	var precs []tune.Precision
+	if hasBudget(c) {
+		if c.String("stats") != "" {
+			return userErrorf("--stats does not combine with a budget: the search calibrates every tensor itself")
+		}
+		if budget, precs, err = parseBudget(c); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range searchOnlyFlags {
+			if c.IsSet(f) {
+				return userErrorf("--%s applies to a budget: give --max-drop or --min-sqnr", f)
+			}
+		}
+	}
+	cfg, err := quantConfigFor(c, profile)
+	if err != nil {
+		return err
+	}
+	if hasBudget(c) {
+		if err := budgetBits(cfg); err != nil {
+			return err
+		}
+	}
+	if err := ptq.CheckNodes(m, cfg); err != nil {
+		return userErrorf("%s: %v", in, err)
+	}
+	// The float model as given: the teacher and the reference. PTQ
+	// normalizes m in place.
+	float, err := tune.Clone(m)
+	if err != nil {
+		return err
+	}
+	calib, _, err := openData(c, "calib", m, "")
+	if err != nil {
+		return err
+	}
+	eval, evalDesc, err := openEval(c, m, calib)
+	if err != nil {
+		return err
+	}
+	backend, err := backendOf(c)
+	if err != nil {
+		return err
+	}
+	if c.String("eval") == "" {
+		evalDesc = samplesOf(eval.Source, "the calibration data")
+	}
+	var train dataset.Source
+	var trainDesc string
+	if plan != nil {
+		if train, trainDesc, err = openTrain(c, m, calib); err != nil {
+			return err
+		}
+	}
+	res := &quantizeResult{Model: in, Output: out}
+	where := fmt.Sprintf("%s (--calib %s)", in, c.String("calib"))
+
+	// 1. PTQ, as insert-qdq.
+	t := time.Now()
+	ptqModel := m
+	var ptqReport any
+	var br *budgetRun
+	st := &res.Stages.PTQ
+	if hasBudget(c) {
+		if br, err = searchBudget(c, m, where, cfg, calib, eval, budget, precs); err != nil {
+			return err
+		}
+		ptqModel = br.Model
+		st.Budget, st.Chosen = budget.String(), tune.DescribeSettings(br.Search.Chosen)
+		st.fill(br.Result)
+	} else {
+		pres, err := calibrateAndInsert(c, m, where, calib, cfg)
+		if err != nil {
+			return err
+		}
+		ptqReport = pres
+		st.fill(pres)
+	}
+	st.Seconds, st.Data, st.Target = time.Since(t).Seconds(), samplesOf(calib, c.String("calib")), string(cfg.Target)
+
+	// 2. Fine-tuning from the PTQ model, the float model as teacher.
+	cands := []*graph.Model{ptqModel}
+	if plan != nil {
+		t = time.Now()
+		ftModel, err := tune.Clone(ptqModel)
+		if err != nil {
+			return err
+		}
+		teacher, err := tune.Clone(float)
+		if err != nil {
+			return err
+		}
+		data := qat.Data{Inputs: train}
+		if data.Teacher, err = engine.Compile(teacher); err != nil {
+			return userErrorf("%s: %v", in, err)
+		}
+		first, err := train.Sample(0)
+		if err != nil {
+			return userErrorf("%s: sample 0: %v", trainDesc, err)
+		}
+		qc := plan.config(train.Len(), first)
+		tres, err := trainQDQ(c, ftModel, in, data, qc)
+		if err != nil {
+			return err
+		}
+		res.Stages.Finetune = &finetuneStage{Seconds: time.Since(t).Seconds(), Data: trainDesc, Samples: train.Len(),
+			Loss: string(qc.Loss), LR: qc.LR, BatchSize: qc.BatchSize, Accumulate: qc.Accumulate, LearnScales: qc.LearnScales,
+			Epochs: qc.Epochs, MaxSteps: qc.MaxSteps, Training: tres}
+		cands = append(cands, ftModel)
+	}
+
+	// 3. Export every candidate: what is measured is what is written.
+	t = time.Now()
+	logs := make([]*rewrite.Log, len(cands))
+	for i, cm := range cands {
+		if logs[i], err = exportModel(cm, fmt.Sprintf("%s (%s model)", in, candidateNames[i]), target); err != nil {
+			return err
+		}
+	}
+	exportSecs := time.Since(t).Seconds()
+
+	// 4. Measure them against the float model.
+	t = time.Now()
+	ms := &res.Stages.Measure
+	ms.Data, ms.Samples, ms.Engine = evalDesc, eval.Source.Len(), c.String("engine")
+	bar := newProgress(c, int64(eval.Source.Len()), "measuring")
+	figs, err := measureCandidates(backend, float, cands, eval, progressTo(bar))
+	bar.Finish()
+	if err != nil {
+		return userErrorf("%s: measuring on %s: %v", in, evalDesc, err)
+	}
+	ms.Seconds = time.Since(t).Seconds()
+	ms.Float, ms.PTQ = figs[0], figs[1]
+	kept := 0
+	ms.Criterion, res.Why = "mean_sqnr", "fine-tuning skipped (--no-finetune)"
+	if eval.Labels != nil {
+		ms.Criterion = "top1"
+	}
+	if len(figs) > 2 {
+		ms.Finetuned = &figs[2]
+		var better bool
+		better, res.Why = judge(ms.Criterion, figs[1], figs[2])
+		if better {
+			kept = 1
+		}
+	}
+	res.Kept = candidateNames[kept]
+
+	// 5. Write the kept model.
+	t = time.Now()
+	if err := cands[kept].Save(out); err != nil {
+		return err
+	}
+	ex := &res.Stages.Export
+	ex.Seconds = exportSecs + time.Since(t).Seconds()
+	ex.Target, ex.Log, ex.Opset = target, logs[kept].Entries, cands[kept].Opset("")
+	if fi, err := os.Stat(out); err == nil {
+		ex.Bytes = fi.Size()
+	}
+	if br != nil {
+		cfgPath, err := saveBudgetFiles(c, in, out, evalDesc, br)
+		if err != nil {
+			return err
+		}
+		st.Config = cfgPath
+		ptqReport = br.report(cfgPath)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if rp := c.String("report"); rp != "" {
+		if err := writeJSONFile(rp, quantizeReport{res, ptqReport}); err != nil {
+			return err
+		}
+	}
+	return writeResult(c, res, func(c *cli.Context) error { return res.writeText(c.App.Writer) })
+}
+
+// candidateNames name the candidates in the order they are made.
+var candidateNames = []string{"ptq", "finetuned"}
+
+func (st *ptqStage) fill(r *ptq.Result) {
+	st.Samples, st.Method, st.Opset = r.Samples, string(r.Method), r.Opset
+	st.Quantized, st.Float, st.Tensors, st.BiasFixes = r.Quantized, r.Float, len(r.Tensors), len(r.BiasFixes)
+}
+
+// openTrain opens --train, or returns the calibration samples without it.
+func openTrain(c *cli.Context, m *graph.Model, calib dataset.Source) (dataset.Source, string, error) {
+	path := c.String("train")
+	if path == "" {
+		return calib, samplesOf(calib, "the calibration data"), nil
+	}
+	var inputs []string
+	for _, v := range dataset.ModelInputs(m.Graph) {
+		inputs = append(inputs, v.Name)
+	}
+	// As for --eval: --preprocess applies to image folders and MNIST
+	// files; arrays and test data sets are read as they are.
+	preset := c.String(preprocessFlag.Name)
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".npz" || ext == ".npy" || isDir(path) && hasTestDataSets(path) {
+		preset = ""
+	}
+	src, _, err := openSource(path, preset, inputs, "")
+	if err != nil {
+		return nil, "", userErrorf("--train %s: %v", path, err)
+	}
+	if err := dataset.Validate(src, dataset.ModelInputs(m.Graph)); err != nil {
+		return nil, "", userErrorf("--train %s does not fit the model %s: %s", path, c.Args().First(), strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return src, samplesOf(src, path), nil
+}
+
+// samplesOf describes the samples of src, which come from what.
+func samplesOf(src dataset.Source, what string) string {
+	return fmt.Sprintf("%d sample(s) of %s", src.Len(), what)
+}
+
+// judge decides whether the fine-tuned model is kept: its top-1 (or mean
+// SQNR) must not be lower than the PTQ model's. It says why.
+func judge(criterion string, p, f figures) (bool, string) {
+	if criterion == "top1" {
+		if *f.Top1 >= *p.Top1 {
+			return true, fmt.Sprintf("fine-tuned top-1 %.2f%% >= PTQ's %.2f%%", 100**f.Top1, 100**p.Top1)
+		}
+		return false, fmt.Sprintf("fine-tuned top-1 %.2f%% < PTQ's %.2f%%: the PTQ model is kept", 100**f.Top1, 100**p.Top1)
+	}
+	if float64(*f.MeanSQNR) >= float64(*p.MeanSQNR) {
+		return true, fmt.Sprintf("fine-tuned mean SQNR %s dB >= PTQ's %s dB", dB(*f.MeanSQNR), dB(*p.MeanSQNR))
+	}
+	return false, fmt.Sprintf("fine-tuned mean SQNR %s dB < PTQ's %s dB: the PTQ model is kept", dB(*f.MeanSQNR), dB(*p.MeanSQNR))
+}
+
+// measureCandidates runs the float model and the candidates on the
+// evaluation data with backend and returns their figures, the float
+// model's first. Each candidate's measured tensors (eval.Tensors, or the
+// float model's outputs) are compared with the float model's (tune.Error:
+// SQNR over all samples); a tensor V of the float model is read in a QDQ
+// model as its quantized form V_dequantized when there is one (tune.Match).
+func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.Model, eval tune.EvalData, progress func(done int)) ([]figures, error) {
+	names := eval.Tensors
+	if len(names) == 0 {
+		for _, v := range float.Graph.Outputs {
+			names = append(names, v.Name)
+		}
+	}
+	logits := eval.Output
+	if logits == "" {
+		logits = float.Graph.Outputs[0].Name
+	}
+	models := append([]*graph.Model{float}, cands...)
+	runners := make([]evaluate.Runner, len(models))
+	found := make([]map[string]string, len(models)) // measured name -> name in the model
+	for i, mi := range models {
+		what := "float"
+		if i > 0 {
+			what = candidateNames[i-1]
+		}
+		cm, err := tune.Clone(mi)
+		if err != nil {
+			return nil, err
+		}
+		if found[i], err = exposeTensors(float, cm, names); err != nil {
+			return nil, fmt.Errorf("%s model: %w", what, err)
+		}
+		if runners[i], err = backend(cm); err != nil {
+			return nil, fmt.Errorf("%s model: %w", what, err)
+		}
+		defer runners[i].Close()
+	}
+	errs := make([][]tune.Error, len(cands))
+	for k := range errs {
+		errs[k] = make([]tune.Error, len(names))
+	}
+	tallies := make([]evaluate.Tally, len(models))
+	for s := 0; s < eval.Source.Len(); s++ {
+		sample, err := eval.Source.Sample(s)
+		if err != nil {
+			return nil, fmt.Errorf("sample %d: %w", s, err)
+		}
+		var ref map[string]*graph.Tensor
+		for i, r := range runners {
+			out, err := r.Run(sample)
+			if err != nil {
+				return nil, fmt.Errorf("sample %d, %s model: %w", s, modelName(i), err)
+			}
+			if i == 0 {
+				ref = out
+			} else {
+				for j, n := range names {
+					got, want := out[found[i][n]], ref[found[0][n]]
+					if got == nil || want == nil {
+						return nil, fmt.Errorf("sample %d, %s model: no tensor %q", s, modelName(i), n)
+					}
+					if err := errs[i-1][j].Add(got, want); err != nil {
+						return nil, fmt.Errorf("sample %d, %s model, tensor %q: %w", s, modelName(i), n, err)
+					}
+				}
+			}
+			if eval.Labels != nil {
+				scores, err := evaluate.Scores(out[logits])
+				if err != nil {
+					return nil, fmt.Errorf("sample %d, %s model, output %q: %w", s, modelName(i), logits, err)
+				}
+				if err := tallies[i].Add(scores, eval.Labels[s]); err != nil {
+					return nil, fmt.Errorf("sample %d: %w", s, err)
+				}
+			}
+		}
+		if progress != nil {
+			progress(s + 1)
+		}
+	}
+	figs := make([]figures, len(models))
+	for i := range models {
+		if eval.Labels != nil {
+			t := tallies[i].Accuracy().Top1
+			figs[i].Top1 = &t
+		}
+		if i == 0 {
+			continue
+		}
+		var sum float64
+		lowest := math.Inf(1)
+		figs[i].Tensors = map[string]tune.ErrorStats{}
+		for j, n := range names {
+			st := errs[i-1][j].Stats()
+			figs[i].Tensors[n] = st
+			sum += float64(st.SQNR)
+			lowest = math.Min(lowest, float64(st.SQNR))
+		}
+		mean, low := tune.Num(sum/float64(len(names))), tune.Num(lowest)
+		figs[i].MeanSQNR, figs[i].MinSQNR = &mean, &low
+	}
+	return figs, nil
+}
+
+func modelName(i int) string {
+	if i == 0 {
+		return "float"
+	}
+	return candidateNames[i-1]
+}
+
+// exposeTensors makes the tensors of the float model named in names graph
+// outputs of m (which it changes) and returns the name each has in m: its
+// counterpart as tune.Match pairs them.
+func exposeTensors(float, m *graph.Model, names []string) (map[string]string, error) {
+	byRef := map[string]*graph.Value{}
+	for _, p := range tune.Match(float, m) {
+		byRef[p.Ref.Name] = p.Test
+	}
+	outputs := map[*graph.Value]bool{}
+	for _, v := range m.Graph.Outputs {
+		outputs[v] = true
+		byRef[v.Name] = v
+	}
+	found := map[string]string{}
+	for _, n := range names {
+		v := byRef[n]
+		if v == nil {
+			return nil, fmt.Errorf("the model computes no tensor %q to measure", n)
+		}
+		if !outputs[v] {
+			m.Graph.Outputs = append(m.Graph.Outputs, v)
+			outputs[v] = true
+		}
+		found[n] = v.Name
+	}
+	return found, nil
+}
+
+// writeText writes the summary: one line per stage.
+func (r *quantizeResult) writeText(w io.Writer) error {
+	s := r.Stages
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := s.PTQ
+	line := fmt.Sprintf("%s ranges on %s, %s profile: %d nodes quantized, %d left in float, opset %d",
+		p.Method, p.Data, p.Target, p.Quantized, p.Float, p.Opset)
+	if p.Budget != "" {
+		line += fmt.Sprintf("; budget %s: layers %s", p.Budget, p.Chosen)
+	}
+	fmt.Fprintf(tw, "ptq\t%.1f s\t%s\n", p.Seconds, line)
+	if f := s.Finetune; f != nil {
+		how := fmt.Sprintf("batch %d", f.BatchSize)
+		if f.Accumulate {
+			how += " (accumulated sample by sample)"
+		}
+		fmt.Fprintf(tw, "finetune\t%.1f s\t%d steps (stopped by %s) on %s: %s loss against the float model, lr %g, %s, final loss %.4g\n",
+			f.Seconds, f.Training.Steps, f.Training.StoppedBy, f.Data, f.Loss, f.LR, how, f.Training.FinalLoss)
+	} else {
+		fmt.Fprintf(tw, "finetune\t-\tskipped (--no-finetune)\n")
+	}
+	m := s.Measure
+	fmt.Fprintf(tw, "measure\t%.1f s\ton %s, %s engine:%s\n", m.Seconds, m.Data, m.Engine, describeFigures(m))
+	fmt.Fprintf(tw, "kept\t\t%s: %s\n", r.Kept, r.Why)
+	e := s.Export
+	fmt.Fprintf(tw, "export\t%.1f s\t--target %s: wrote %s (%d bytes, opset %d)\n", e.Seconds, e.Target, r.Output, e.Bytes, e.Opset)
+	if p.Config != "" {
+		fmt.Fprintf(tw, "\t\tbudget config: %s\n", p.Config)
+	}
+	fmt.Fprintf(tw, "total\t%.1f s\t\n", r.Seconds)
+	return tw.Flush()
+}
+
+// describeFigures lists each model's top-1 and SQNR.
+func describeFigures(m measureStage) string {
+	var parts []string
+	add := func(name string, f *figures) {
+		if f == nil {
+			return
+		}
+		var fs []string
+		if f.Top1 != nil {
+			fs = append(fs, fmt.Sprintf("top-1 %.2f%%", 100**f.Top1))
+		}
+		if f.MeanSQNR != nil {
+			s := fmt.Sprintf("SQNR %s dB", dB(*f.MeanSQNR))
+			if len(f.Tensors) > 1 {
+				s = fmt.Sprintf("SQNR mean %s dB, lowest %s dB (%s)", dB(*f.MeanSQNR), dB(*f.MinSQNR), worstTensor(f.Tensors))
+			}
+			fs = append(fs, s)
+		}
+		if len(fs) > 0 {
+			parts = append(parts, " "+name+" "+strings.Join(fs, ", "))
+		}
+	}
+	add("float", &m.Float)
+	add("ptq", &m.PTQ)
+	add("finetuned", m.Finetuned)
+	return strings.Join(parts, ";")
+}
+
+// worstTensor names the tensor with the lowest SQNR.
+func worstTensor(ts map[string]tune.ErrorStats) string {
+	names := make([]string, 0, len(ts))
+	for n := range ts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	worst := names[0]
+	for _, n := range names {
+		if float64(ts[n].SQNR) < float64(ts[worst].SQNR) {
+			worst = n
+		}
+	}
+	return worst
+}
