@@ -20,8 +20,21 @@
 # other work shares the machine).
 # JSON results go to $OUT (default out/bench-calibration.json).
 #
+# Case ppocr-det-640-entropy/27 is issue 7's memory budget: the static
+# onnxq binary calibrating PP-OCRv4 det at 640x640 with --method entropy
+# on the 27 photos of the reference item photos27, and on the first 1, 5
+# and 10 of them (the peak must not grow with the samples), with `onnxq
+# calibrate` and `onnxq insert-qdq`, each with GOMAXPROCS=1 and with every
+# core (scripts/internal/benchcalibmem): wall time, CPU time, peak RSS in
+# MB and as a share of 1 GB (ONNX Runtime's Python calibrators need
+# 19.7 GB there). It runs no ONNX Runtime side; its JSON goes to $OUT_MEM
+# (default out/bench-calibration-memory.json).
+#
+#   scripts/bench-calibration.sh ppocr-det-640-entropy/27   # that case only
+#
 # Needs the reference data (scripts/fetch-testdata.sh). Results measured
-# here are in docs/ptq.md.
+# here are in docs/ptq.md; the memory case's in docs/bench-vs-ort.md
+# ("Calibration memory at 27 photos").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,13 +42,38 @@ cd "$ROOT"
 export ONNXQ_TESTDATA=${ONNXQ_TESTDATA:-$ROOT/testdata/models/.cache}
 export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-$ONNXQ_TESTDATA/ort/libonnxruntime.so.1}
 OUT=${OUT:-out/bench-calibration.json}
+OUT_MEM=${OUT_MEM:-out/bench-calibration-memory.json}
+MEM_CASE=ppocr-det-640-entropy/27
+
+# Split the requested cases between benchcalib and the memory case.
+cases=${1:-} calib_cases= run_mem=
+if [[ -z $cases ]]; then
+	run_mem=1
+else
+	IFS=, read -ra requested <<<"$cases"
+	for c in "${requested[@]}"; do
+		if [[ $c == "$MEM_CASE" ]]; then
+			run_mem=1
+		elif [[ -n $c ]]; then
+			calib_cases+=${calib_cases:+,}$c
+		fi
+	done
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "building onnxq (CGO_ENABLED=0) and benchcalib" >&2
+echo "building onnxq (CGO_ENABLED=0), benchcalib and benchcalibmem" >&2
 CGO_ENABLED=0 go build -o "$tmp/onnxq" ./cmd/onnxq
 CGO_ENABLED=1 go build -o "$tmp/benchcalib" ./scripts/internal/benchcalib
-mkdir -p "$(dirname "$OUT")"
+CGO_ENABLED=0 go build -o "$tmp/benchcalibmem" ./scripts/internal/benchcalibmem
+mkdir -p "$(dirname "$OUT")" "$(dirname "$OUT_MEM")"
 echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-"$tmp/benchcalib" -onnxq "$tmp/onnxq" -ort-lib "$ONNXRUNTIME_LIB" -json "$OUT" -cases "${1:-}"
-echo "JSON: $OUT"
+if [[ -z $cases || -n $calib_cases ]]; then
+	"$tmp/benchcalib" -onnxq "$tmp/onnxq" -ort-lib "$ONNXRUNTIME_LIB" -json "$OUT" -cases "$calib_cases"
+	echo "JSON: $OUT"
+fi
+if [[ -n $run_mem ]]; then
+	echo
+	"$tmp/benchcalibmem" -onnxq "$tmp/onnxq" -json "$OUT_MEM"
+	echo "JSON: $OUT_MEM"
+fi
