@@ -78,7 +78,7 @@ func mnistCalib(t *testing.T, n int) []string {
 }
 
 // TestQuantizeMNIST runs the whole pipeline on mnist-7 (200 calibration
-// images, 30 fine-tuning steps, measured on 1000 test images) and checks
+// images, 30 fine-tuning steps at lr 1e-4, measured on 1000 test images) and checks
 // the written model: a QDQ model with int8 weights behind
 // DequantizeLinear and int32 biases, within 0.5 points of the float
 // model's top-1 in onnxq's engine, scoring exactly what the report says
@@ -92,7 +92,7 @@ func TestQuantizeMNIST(t *testing.T) {
 	images := testdata.Path(t, "mnist/t10k-images-idx3-ubyte.gz")
 	labelsFile := testdata.Path(t, "mnist/t10k-labels-idx1-ubyte.gz")
 	out, rep := filepath.Join(dir, "mnist.q.onnx"), filepath.Join(dir, "report.json")
-	q := runQuantize(t, slices.Concat(mnistCalib(t, 200), []string{model, "-o", out, "--report", rep, "--finetune-steps", "30",
+	q := runQuantize(t, slices.Concat(mnistCalib(t, 200), []string{model, "-o", out, "--report", rep, "--finetune-steps", "30", "--finetune-lr", "1e-4",
 		"--eval", images, "--eval-labels", labelsFile, "--eval-limit", "1000"})...)
 	testdata.Written(t, out)
 	if fileHash(t, model) != before {
@@ -124,6 +124,11 @@ func TestQuantizeMNIST(t *testing.T) {
 	}
 	t.Logf("1000 test images, onnxq's engine: float %.1f%%, PTQ %.1f%% (%.2f dB), fine-tuned %.1f%% (%.2f dB); kept %s: %s",
 		100**m.Float.Top1, 100**m.PTQ.Top1, *m.PTQ.MeanSQNR, 100**m.Finetuned.Top1, *m.Finetuned.MeanSQNR, q.Kept, q.Why)
+	// 30 Adam steps of 1e-4 move weights by up to 3e-3, across int8
+	// rounding steps: the fine-tuned candidate is another model.
+	if *m.Finetuned.MeanSQNR == *m.PTQ.MeanSQNR {
+		t.Errorf("the fine-tuned model measures exactly as the PTQ model (%g dB): did training run?", *m.PTQ.MeanSQNR)
+	}
 	// 0.5 points of 1000 images are 5 images.
 	if *kept.Top1 < *m.Float.Top1-0.005 {
 		t.Errorf("kept model's top-1 %.2f%% is more than 0.5 points below the float model's %.2f%%", 100**kept.Top1, 100**m.Float.Top1)
@@ -181,7 +186,8 @@ func TestQuantizeMNIST(t *testing.T) {
 // TestQuantizeIsDeterministic runs quantize twice with the same flags
 // (fine-tuning included) and compares the files byte by byte; with
 // --no-finetune it must write exactly what insert-qdq followed by export
-// writes, with or without a budget.
+// writes, with or without a budget, and so must a run whose fine-tuning
+// (a learning rate 5000 times the default) makes the model worse.
 func TestQuantizeIsDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	model := testdata.Path(t, "mnist-7.onnx")
@@ -197,6 +203,10 @@ func TestQuantizeIsDeterministic(t *testing.T) {
 		t.Error("two runs with the same flags wrote different files")
 	}
 	testdata.Written(t, path("a.onnx"))
+	worse := runQuantize(t, slices.Concat(small, []string{model, "-o", path("worse.onnx"), "--finetune-lr", "0.05", "--finetune-steps", "4"})...)
+	if worse.Kept != "ptq" || !strings.Contains(worse.Why, "PTQ model is kept") {
+		t.Errorf("after fine-tuning at lr 0.05 quantize kept %s: %s", worse.Kept, worse.Why)
+	}
 
 	for _, budget := range [][]string{nil, {"--min-sqnr", "20", "--precisions", "int4,int8"}} {
 		q := runQuantize(t, slices.Concat(small, []string{model, "-o", path("ptq.onnx"), "--no-finetune"}, budget)...)
@@ -211,6 +221,9 @@ func TestQuantizeIsDeterministic(t *testing.T) {
 		}
 		if !bytes.Equal(readFile(t, path("ptq.onnx")), readFile(t, path("iq.int.onnx"))) {
 			t.Errorf("quantize --no-finetune %v differs from insert-qdq + export", budget)
+		}
+		if budget == nil && !bytes.Equal(readFile(t, path("worse.onnx")), readFile(t, path("iq.int.onnx"))) {
+			t.Errorf("quantize kept the PTQ model but wrote another file than insert-qdq + export")
 		}
 	}
 }
