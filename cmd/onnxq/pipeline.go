@@ -297,207 +297,264 @@ func inputPixels(sample map[string]*graph.Tensor) int64 {
 	return most
 }
 
+// pipeline is one quantize run: what the flags and files give, checked
+// before any work, and what each stage leaves for the next.
+type pipeline struct {
+	c               *cli.Context
+	start           time.Time
+	in, out, target string
+	where           string // names the model and its calibration data in errors
+	cfg             ptq.Config
+	budget          *tune.Budget // nil without --max-drop / --min-sqnr
+	precs           []tune.Precision
+	plan            *finetunePlan // nil with --no-finetune
+	model, float    *graph.Model  // the model PTQ quantizes in place; the float model as given
+	calib, train    dataset.Source
+	eval            tune.EvalData
+	backend         tune.Backend
+	br              *budgetRun
+	ptqReport       any
+	cands           []*graph.Model // exported candidates: PTQ, fine-tuned
+	logs            []*rewrite.Log
+	kept            int
+	exportSeconds   float64
+	res             *quantizeResult
+}
+
 func quantizeAction(c *cli.Context) error {
-	start := time.Now()
-	m, in, err := loadModelArg(c)
+	p, err := newPipeline(c)
 	if err != nil {
 		return err
 	}
-	out := c.String("output")
-	if err := checkOutput(in, out); err != nil {
-		return err
-	}
-	if err := checkSideOutput("--report", c.String("report"), in, out, c.String("stats")); err != nil {
-		return err
-	}
-	if c.String("calib") == "" {
-		return userErrorf("quantize needs --calib DATA, the calibration samples; see 'onnxq quantize --help'")
-	}
-	target := c.String("target")
-	profile, ok := quantizeTargets[target]
-	if !ok {
-		return userErrorf("--target %q: want ort, tensorrt or onnx", target)
-	}
-	plan, err := finetuneFlags(c)
-	if err != nil {
-		return err
-	}
-	var budget tune.Budget
-	var precs []tune.Precision
-	if hasBudget(c) {
-		if c.String("stats") != "" {
-			return userErrorf("--stats does not combine with a budget: the search calibrates every tensor itself")
-		}
-		if budget, precs, err = parseBudget(c); err != nil {
+	for _, stage := range []func() error{p.quantize, p.finetune, p.exportAll, p.measure, p.write} {
+		if err := stage(); err != nil {
 			return err
 		}
-	} else {
+	}
+	return writeResult(c, p.res, func(c *cli.Context) error { return p.res.writeText(c.App.Writer) })
+}
+
+// newPipeline checks the flags, loads the model and opens the data.
+func newPipeline(c *cli.Context) (*pipeline, error) {
+	p := &pipeline{c: c, start: time.Now()}
+	m, in, err := loadModelArg(c)
+	if err != nil {
+		return nil, err
+	}
+	p.model, p.in, p.out = m, in, c.String("output")
+	if err := checkOutput(in, p.out); err != nil {
+		return nil, err
+	}
+	if err := checkSideOutput("--report", c.String("report"), in, p.out, c.String("stats")); err != nil {
+		return nil, err
+	}
+	if c.String("calib") == "" {
+		return nil, userErrorf("quantize needs --calib DATA, the calibration samples; see 'onnxq quantize --help'")
+	}
+	p.target = c.String("target")
+	profile, ok := quantizeTargets[p.target]
+	if !ok {
+		return nil, userErrorf("--target %q: want ort, tensorrt or onnx", p.target)
+	}
+	if p.plan, err = finetuneFlags(c); err != nil {
+		return nil, err
+	}
+	if err := p.budgetFlags(); err != nil {
+		return nil, err
+	}
+	if p.cfg, err = quantConfigFor(c, profile); err != nil {
+		return nil, err
+	}
+	if p.budget != nil {
+		if err := budgetBits(p.cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := ptq.CheckNodes(m, p.cfg); err != nil {
+		return nil, userErrorf("%s: %v", in, err)
+	}
+	// The float model as given: the teacher and the reference (PTQ
+	// normalizes m in place).
+	if p.float, err = tune.Clone(m); err != nil {
+		return nil, err
+	}
+	if p.calib, _, err = openData(c, "calib", m, ""); err != nil {
+		return nil, err
+	}
+	p.where = fmt.Sprintf("%s (--calib %s)", in, c.String("calib"))
+	p.res = &quantizeResult{Model: in, Output: p.out}
+	ms := &p.res.Stages.Measure
+	if p.eval, ms.Data, err = openEval(c, m, p.calib); err != nil {
+		return nil, err
+	}
+	if c.String("eval") == "" {
+		ms.Data = samplesOf(p.eval.Source, "the calibration data")
+	}
+	if p.backend, err = backendOf(c); err != nil {
+		return nil, err
+	}
+	if p.plan != nil {
+		p.res.Stages.Finetune = &finetuneStage{}
+		if p.train, p.res.Stages.Finetune.Data, err = openTrain(c, m, p.calib); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// budgetFlags reads a budget, or refuses the flags that need one.
+func (p *pipeline) budgetFlags() error {
+	c := p.c
+	if !hasBudget(c) {
 		for _, f := range searchOnlyFlags {
 			if c.IsSet(f) {
 				return userErrorf("--%s applies to a budget: give --max-drop or --min-sqnr", f)
 			}
 		}
+		return nil
 	}
-	cfg, err := quantConfigFor(c, profile)
+	if c.String("stats") != "" {
+		return userErrorf("--stats does not combine with a budget: the search calibrates every tensor itself")
+	}
+	budget, precs, err := parseBudget(c)
 	if err != nil {
 		return err
 	}
-	if hasBudget(c) {
-		if err := budgetBits(cfg); err != nil {
-			return err
-		}
-	}
-	if err := ptq.CheckNodes(m, cfg); err != nil {
-		return userErrorf("%s: %v", in, err)
-	}
-	// The float model as given: the teacher and the reference. PTQ
-	// normalizes m in place.
-	float, err := tune.Clone(m)
-	if err != nil {
-		return err
-	}
-	calib, _, err := openData(c, "calib", m, "")
-	if err != nil {
-		return err
-	}
-	eval, evalDesc, err := openEval(c, m, calib)
-	if err != nil {
-		return err
-	}
-	backend, err := backendOf(c)
-	if err != nil {
-		return err
-	}
-	if c.String("eval") == "" {
-		evalDesc = samplesOf(eval.Source, "the calibration data")
-	}
-	var train dataset.Source
-	var trainDesc string
-	if plan != nil {
-		if train, trainDesc, err = openTrain(c, m, calib); err != nil {
-			return err
-		}
-	}
-	res := &quantizeResult{Model: in, Output: out}
-	where := fmt.Sprintf("%s (--calib %s)", in, c.String("calib"))
+	p.budget, p.precs = &budget, precs
+	return nil
+}
 
-	// 1. PTQ, as insert-qdq.
+// quantize is the PTQ stage, as insert-qdq.
+func (p *pipeline) quantize() error {
 	t := time.Now()
-	ptqModel := m
-	var ptqReport any
-	var br *budgetRun
-	st := &res.Stages.PTQ
-	if hasBudget(c) {
-		if br, err = searchBudget(c, m, where, cfg, calib, eval, budget, precs); err != nil {
+	st := &p.res.Stages.PTQ
+	if p.budget != nil {
+		br, err := searchBudget(p.c, p.model, p.where, p.cfg, p.calib, p.eval, *p.budget, p.precs)
+		if err != nil {
 			return err
 		}
-		ptqModel = br.Model
-		st.Budget, st.Chosen = budget.String(), tune.DescribeSettings(br.Search.Chosen)
+		p.br, p.cands = br, []*graph.Model{br.Model}
+		st.Budget, st.Chosen = p.budget.String(), tune.DescribeSettings(br.Search.Chosen)
 		st.fill(br.Result)
 	} else {
-		pres, err := calibrateAndInsert(c, m, where, calib, cfg)
+		pres, err := calibrateAndInsert(p.c, p.model, p.where, p.calib, p.cfg)
 		if err != nil {
 			return err
 		}
-		ptqReport = pres
+		p.ptqReport, p.cands = pres, []*graph.Model{p.model}
 		st.fill(pres)
 	}
-	st.Seconds, st.Data, st.Target = time.Since(t).Seconds(), samplesOf(calib, c.String("calib")), string(cfg.Target)
+	st.Seconds, st.Data, st.Target = time.Since(t).Seconds(), samplesOf(p.calib, p.c.String("calib")), string(p.cfg.Target)
+	return nil
+}
 
-	// 2. Fine-tuning from the PTQ model, the float model as teacher.
-	cands := []*graph.Model{ptqModel}
-	if plan != nil {
-		t = time.Now()
-		ftModel, err := tune.Clone(ptqModel)
-		if err != nil {
-			return err
-		}
-		teacher, err := tune.Clone(float)
-		if err != nil {
-			return err
-		}
-		data := qat.Data{Inputs: train}
-		if data.Teacher, err = engine.Compile(teacher); err != nil {
-			return userErrorf("%s: %v", in, err)
-		}
-		first, err := train.Sample(0)
-		if err != nil {
-			return userErrorf("%s: sample 0: %v", trainDesc, err)
-		}
-		qc := plan.config(train.Len(), first)
-		tres, err := trainQDQ(c, ftModel, in, data, qc)
-		if err != nil {
-			return err
-		}
-		res.Stages.Finetune = &finetuneStage{Seconds: time.Since(t).Seconds(), Data: trainDesc, Samples: train.Len(),
-			Loss: string(qc.Loss), LR: qc.LR, BatchSize: qc.BatchSize, Accumulate: qc.Accumulate, LearnScales: qc.LearnScales,
-			Epochs: qc.Epochs, MaxSteps: qc.MaxSteps, Training: tres}
-		cands = append(cands, ftModel)
+// finetune is the fine-tuning stage: a copy of the PTQ model trained
+// with the float model as teacher, as 'finetune --teacher'.
+func (p *pipeline) finetune() error {
+	if p.plan == nil {
+		return nil
 	}
+	t := time.Now()
+	ft, err := tune.Clone(p.cands[0])
+	if err != nil {
+		return err
+	}
+	teacher, err := tune.Clone(p.float)
+	if err != nil {
+		return err
+	}
+	data := qat.Data{Inputs: p.train}
+	if data.Teacher, err = engine.Compile(teacher); err != nil {
+		return userErrorf("%s: %v", p.in, err)
+	}
+	st := p.res.Stages.Finetune
+	first, err := p.train.Sample(0)
+	if err != nil {
+		return userErrorf("%s: sample 0: %v", st.Data, err)
+	}
+	qc := p.plan.config(p.train.Len(), first)
+	tres, err := trainQDQ(p.c, ft, p.in, data, qc)
+	if err != nil {
+		return err
+	}
+	*st = finetuneStage{Seconds: time.Since(t).Seconds(), Data: st.Data, Samples: p.train.Len(),
+		Loss: string(qc.Loss), LR: qc.LR, BatchSize: qc.BatchSize, Accumulate: qc.Accumulate, LearnScales: qc.LearnScales,
+		Epochs: qc.Epochs, MaxSteps: qc.MaxSteps, Training: tres}
+	p.cands = append(p.cands, ft)
+	return nil
+}
 
-	// 3. Export every candidate: what is measured is what is written.
-	t = time.Now()
-	logs := make([]*rewrite.Log, len(cands))
-	for i, cm := range cands {
-		if logs[i], err = exportModel(cm, fmt.Sprintf("%s (%s model)", in, candidateNames[i]), target); err != nil {
+// exportAll exports every candidate, in place: what is measured is what
+// is written.
+func (p *pipeline) exportAll() error {
+	t := time.Now()
+	p.logs = make([]*rewrite.Log, len(p.cands))
+	for i, m := range p.cands {
+		var err error
+		if p.logs[i], err = exportModel(m, fmt.Sprintf("%s (%s model)", p.in, candidateNames[i]), p.target); err != nil {
 			return err
 		}
 	}
-	exportSecs := time.Since(t).Seconds()
+	p.exportSeconds = time.Since(t).Seconds()
+	return nil
+}
 
-	// 4. Measure them against the float model.
-	t = time.Now()
-	ms := &res.Stages.Measure
-	ms.Data, ms.Samples, ms.Engine = evalDesc, eval.Source.Len(), c.String("engine")
-	bar := newProgress(c, int64(eval.Source.Len()), "measuring")
-	figs, err := measureCandidates(backend, float, cands, eval, progressTo(bar))
+// measure runs the float model and the candidates on the evaluation data
+// and chooses the candidate to write.
+func (p *pipeline) measure() error {
+	t := time.Now()
+	ms := &p.res.Stages.Measure
+	ms.Samples, ms.Engine = p.eval.Source.Len(), p.c.String("engine")
+	bar := newProgress(p.c, int64(ms.Samples), "measuring")
+	figs, err := measureCandidates(p.backend, p.float, p.cands, p.eval, progressTo(bar))
 	bar.Finish()
 	if err != nil {
-		return userErrorf("%s: measuring on %s: %v", in, evalDesc, err)
+		return userErrorf("%s: measuring on %s: %v", p.in, ms.Data, err)
 	}
 	ms.Seconds = time.Since(t).Seconds()
 	ms.Float, ms.PTQ = figs[0], figs[1]
-	kept := 0
-	ms.Criterion, res.Why = "mean_sqnr", "fine-tuning skipped (--no-finetune)"
-	if eval.Labels != nil {
+	ms.Criterion, p.res.Why = "mean_sqnr", "fine-tuning skipped (--no-finetune)"
+	if p.eval.Labels != nil {
 		ms.Criterion = "top1"
 	}
 	if len(figs) > 2 {
 		ms.Finetuned = &figs[2]
 		var better bool
-		better, res.Why = judge(ms.Criterion, figs[1], figs[2])
-		if better {
-			kept = 1
+		if better, p.res.Why = judge(ms.Criterion, figs[1], figs[2]); better {
+			p.kept = 1
 		}
 	}
-	res.Kept = candidateNames[kept]
+	p.res.Kept = candidateNames[p.kept]
+	return nil
+}
 
-	// 5. Write the kept model.
-	t = time.Now()
-	if err := cands[kept].Save(out); err != nil {
+// write writes the kept model (atomically), a budget's config and HTML
+// report, and the --report file.
+func (p *pipeline) write() error {
+	t := time.Now()
+	m := p.cands[p.kept]
+	if err := m.Save(p.out); err != nil {
 		return err
 	}
-	ex := &res.Stages.Export
-	ex.Seconds = exportSecs + time.Since(t).Seconds()
-	ex.Target, ex.Log, ex.Opset = target, logs[kept].Entries, cands[kept].Opset("")
-	if fi, err := os.Stat(out); err == nil {
+	ex := &p.res.Stages.Export
+	ex.Seconds = p.exportSeconds + time.Since(t).Seconds()
+	ex.Target, ex.Log, ex.Opset = p.target, p.logs[p.kept].Entries, m.Opset("")
+	if fi, err := os.Stat(p.out); err == nil {
 		ex.Bytes = fi.Size()
 	}
-	if br != nil {
-		cfgPath, err := saveBudgetFiles(c, in, out, evalDesc, br)
+	if p.br != nil {
+		cfgPath, err := saveBudgetFiles(p.c, p.in, p.out, p.res.Stages.Measure.Data, p.br)
 		if err != nil {
 			return err
 		}
-		st.Config = cfgPath
-		ptqReport = br.report(cfgPath)
+		p.res.Stages.PTQ.Config = cfgPath
+		p.ptqReport = p.br.report(cfgPath)
 	}
-	res.Seconds = time.Since(start).Seconds()
-	if rp := c.String("report"); rp != "" {
-		if err := writeJSONFile(rp, quantizeReport{res, ptqReport}); err != nil {
-			return err
-		}
+	p.res.Seconds = time.Since(p.start).Seconds()
+	if rp := p.c.String("report"); rp != "" {
+		return writeJSONFile(rp, quantizeReport{p.res, p.ptqReport})
 	}
-	return writeResult(c, res, func(c *cli.Context) error { return res.writeText(c.App.Writer) })
+	return nil
 }
 
 // candidateNames name the candidates in the order they are made.
