@@ -46,7 +46,7 @@ OUT_MEM=${OUT_MEM:-out/bench-calibration-memory.json}
 MEM_CASE=ppocr-det-640-entropy/27
 
 # Split the requested cases between benchcalib and the memory case.
-cases=${1:-} calib_cases= run_mem=
+cases=${1:-} calib_cases='' run_mem=''
 if [[ -z $cases ]]; then
 	run_mem=1
 else
