@@ -108,3 +108,32 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestLoweredOncePerPrecision checks that training lowers the model once
+// per batch size and again only when the precision schedule changes the
+// widths, not at every epoch: each lowering of a large model holds
+// gigabytes (PP-OCRv4 det at 640x640: 3.3 GB), and lowering every epoch
+// made a 30-epoch run grow past the machine's memory.
+func TestLoweredOncePerPrecision(t *testing.T) {
+	data := Data{Inputs: mnistImages(t, "train-images-idx3-ubyte.gz", 1000, 48), Teacher: mnistTeacher(t)}
+	for _, c := range []struct {
+		name string
+		bits []BitsStep
+		want int
+	}{
+		{"no schedule", nil, 1},
+		{"4-bit weights from epoch 1", []BitsStep{{Epoch: 1, Weights: 4}}, 2},
+	} {
+		tm, err := ToTraining(mnistQDQ(t, 8, 8, 50))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Train(tm, data, Config{Epochs: 3, BatchSize: 16, LR: 1e-4, Loss: DistillKL, Temperature: 1000, Seed: 1, Bits: c.bits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Epochs != 3 || res.Lowerings != c.want {
+			t.Errorf("%s: %d epochs, %d lowerings; want 3 epochs, %d lowerings", c.name, res.Epochs, res.Lowerings, c.want)
+		}
+	}
+}

@@ -58,6 +58,7 @@ func (t *trainer) lower(model *graph.Model, feed map[string]*graph.Tensor, batch
 		return nil, fmt.Errorf("building gradients: %w", err)
 	}
 	lw.machine = G.NewTapeMachine(l.G, G.BindDualValues(lw.nodes...))
+	t.lowered++
 	return lw, nil
 }
 
@@ -128,10 +129,13 @@ func (t *trainer) lowerBatched(feeds []map[string]*graph.Tensor) (*lowered, erro
 	return lw, nil
 }
 
-// dropLowerings forgets every lowering (after writing the current values
-// back): the next step lowers the model as it is then.
+// dropLowerings forgets every lowering and closes its machine. It does not
+// write the current values back: call writeBack first when they are newer
+// than the initializers.
 func (t *trainer) dropLowerings() {
-	t.writeBack()
+	for _, lw := range t.lowerings {
+		lw.machine.Close()
+	}
 	t.lowerings, t.cur = nil, nil
 }
 

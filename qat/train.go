@@ -128,6 +128,9 @@ type Result struct {
 	// Config.Temperature was 0).
 	Temperature float64 `json:"temperature,omitempty"`
 	Accumulated string  `json:"accumulated,omitempty"`
+	// Lowerings counts the Gorgonia graphs built: one per batch size, and
+	// again after each precision change of the schedule.
+	Lowerings int `json:"lowerings"`
 }
 
 func (c *Config) defaults() error {
@@ -174,6 +177,7 @@ type trainer struct {
 	tgt       *graph.Value // graph input carrying the target
 	order     []int
 	opt       *optState
+	lowered   int // Gorgonia graphs built
 	trainable map[*graph.Value]bool
 	bits      BitsStep // widths currently in force
 
@@ -280,11 +284,18 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 	samples := 0
 	step := startStep
 	for epoch := step / stepsPerEpoch; epoch < cfg.Epochs; epoch++ {
-		// Bit widths, scales and zero points are read at lowering: start
-		// each epoch with fresh lowerings.
-		t.dropLowerings()
-		if err := t.applyBits(epoch); err != nil {
+		// Bit widths, scales and zero points are read at lowering: an epoch
+		// that changes the widths starts with fresh lowerings (after the
+		// trained values are written back, and before applyBits rescales
+		// them). Lowering only then keeps one lowering per batch size alive
+		// for the whole run (a PP-OCR lowering at 640x640 holds gigabytes).
+		t.writeBack()
+		changed, err := t.applyBits(epoch)
+		if err != nil {
 			return nil, err
+		}
+		if changed {
+			t.dropLowerings()
 		}
 		t.order = epochOrder(cfg.Seed, epoch, n)
 		for s := step % stepsPerEpoch; s < stepsPerEpoch; s++ {
@@ -352,6 +363,7 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 		}
 	}
 	res.Steps = step
+	res.Lowerings = t.lowered
 	res.BestScore = best
 	res.Rebatched = t.rebatchErr == nil && t.rebatched
 	if t.rebatchErr != nil {
@@ -510,8 +522,9 @@ func (t *trainer) lr(step, total int) float64 {
 
 // applyBits sets the bit widths in force at an epoch: FakeQuant nodes get
 // the width and their scale and zero point are recomputed to cover the
-// same real range with the new number of levels.
-func (t *trainer) applyBits(epoch int) error {
+// same real range with the new number of levels. It reports whether any
+// width changed (the lowerings then no longer match the model).
+func (t *trainer) applyBits(epoch int) (changed bool, err error) {
 	want := t.bits
 	for _, b := range t.cfg.Bits {
 		if b.Epoch <= epoch {
@@ -524,7 +537,7 @@ func (t *trainer) applyBits(epoch int) error {
 		}
 	}
 	if want == t.bits {
-		return nil
+		return false, nil
 	}
 	seen := map[*graph.Value]bool{}
 	for _, fq := range t.tm.FakeQuants {
@@ -536,18 +549,18 @@ func (t *trainer) applyBits(epoch int) error {
 			continue
 		}
 		if bits < 2 || bits > fq.Zero.ElemType().Bits() {
-			return fmt.Errorf("node %s: cannot train at %d bits with a %s zero point", fq.Node.Label(), bits, fq.Zero.ElemType())
+			return false, fmt.Errorf("node %s: cannot train at %d bits with a %s zero point", fq.Node.Label(), bits, fq.Zero.ElemType())
 		}
 		if !seen[fq.Scale] {
 			seen[fq.Scale] = true
 			if err := rescale(fq, bits); err != nil {
-				return err
+				return false, err
 			}
 		}
 		fq.Node.SetAttr("bits", int64(bits))
 	}
 	t.bits = want
-	return nil
+	return true, nil
 }
 
 // rescale recomputes a FakeQuant's scale and zero point for a new width,
