@@ -48,7 +48,7 @@ type Config struct {
 	ActBits    int
 	// WeightMethod chooses weight scales (default: see weightMethod).
 	WeightMethod WeightMethod
-	// Placement is rewrite.PlaceSpeed (default) or rewrite.PlaceSize.
+	// Placement is rewrite.PlaceBalanced (default), PlaceSpeed or PlaceSize.
 	Placement rewrite.Placement
 	// SymmetricActivations forces activation zero points to 0 (int8).
 	SymmetricActivations bool

@@ -35,9 +35,8 @@ type Options struct {
 	Nodes map[string]NodeOverride
 	// Rules is the per-op rule table (default DefaultRules).
 	Rules map[string]OpRule
-	// Placement chooses between speed (the default: light operators are
-	// quantized only where that adds no Q/DQ conversions, see
-	// PlaceForSpeed) and size (every operator the rules allow).
+	// Placement chooses between balanced (the default), speed and size;
+	// see the Placement constants.
 	Placement Placement
 }
 
@@ -45,8 +44,17 @@ type Options struct {
 type Placement string
 
 const (
+	// PlaceBalanced is PlaceSpeed, and chains of element-wise arithmetic
+	// (the Add -> Clip -> Mul -> Mul of a decomposed HardSwish) run in
+	// float between quantized convolutions: each requantization inside a
+	// chain adds rounding noise of its own, and element-wise arithmetic
+	// is a small part of a network's time.
+	PlaceBalanced Placement = "balanced"
+	// PlaceSpeed quantizes light operators only where that adds no Q/DQ
+	// conversions: the most integer kernels for the fewest conversions.
 	PlaceSpeed Placement = "speed"
-	PlaceSize  Placement = "size"
+	// PlaceSize quantizes every operator the rules allow.
+	PlaceSize Placement = "size"
 )
 
 // NodeOverride changes the settings of one node. Zero fields inherit.
@@ -67,7 +75,7 @@ func (o *Options) defaults() {
 		o.Rules = DefaultRules
 	}
 	if o.Placement == "" {
-		o.Placement = PlaceSpeed
+		o.Placement = PlaceBalanced
 	}
 }
 
@@ -154,12 +162,14 @@ func (p *Plan) GroupMembers(rep *graph.Value) []*graph.Value {
 func Annotate(m *graph.Model, opts Options) (*Plan, error) {
 	opts.defaults()
 	switch opts.Placement {
+	case PlaceBalanced:
+		return placeForSpeed(m, opts, elementwiseChains(m, opts.Rules))
 	case PlaceSpeed:
-		return placeForSpeed(m, opts)
+		return placeForSpeed(m, opts, nil)
 	case PlaceSize:
 		return annotate(m, opts, nil)
 	}
-	return nil, fmt.Errorf("placement %q: want speed or size", opts.Placement)
+	return nil, fmt.Errorf("placement %q: want balanced, speed or size", opts.Placement)
 }
 
 // annotate is Annotate with some nodes kept in float for the given reasons.

@@ -18,10 +18,14 @@ var heavyOps = map[string]bool{"Conv": true, "ConvTranspose": true, "Gemm": true
 // only float operators (or the graph's caller) read. Such an operator
 // would run as DequantizeLinear -> integer kernel -> QuantizeLinear between
 // float neighbours, which costs more than it saves; chains of light
-// operators between quantized convolutions stay quantized. The reason is
-// recorded in each node's decision.
-func placeForSpeed(m *graph.Model, opts Options) (*Plan, error) {
+// operators between quantized convolutions stay quantized. The nodes of
+// float (with the reasons) start in float. The reason is recorded in each
+// node's decision.
+func placeForSpeed(m *graph.Model, opts Options, float map[*graph.Node]string) (*Plan, error) {
 	skip := map[*graph.Node]string{}
+	for n, why := range float {
+		skip[n] = why
+	}
 	for round := 0; ; round++ {
 		p, err := annotate(m, opts, skip)
 		if err != nil {

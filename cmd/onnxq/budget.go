@@ -265,7 +265,7 @@ func extraFlags(cfg ptq.Config) string {
 	if cfg.WeightMethod != "" && cfg.WeightMethod != ptq.WeightMinMax {
 		s += " --weight-method " + string(cfg.WeightMethod)
 	}
-	if cfg.Placement != "" && cfg.Placement != rewrite.PlaceSpeed {
+	if cfg.Placement != "" && cfg.Placement != rewrite.PlaceBalanced {
 		s += " --placement " + string(cfg.Placement)
 	}
 	return s

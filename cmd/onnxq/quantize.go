@@ -29,7 +29,7 @@ func quantFlags() []cli.Flag {
 		&cli.IntFlag{Name: "act-bits", Value: 8, Usage: "activation width: 8, 16 or 4 (4 and 16 need opset 21)"},
 		&cli.BoolFlag{Name: "symmetric-activations", Usage: "signed activations with zero point 0"},
 		&cli.StringFlag{Name: "target", Value: string(d.Target), Usage: "runtime profile: ort (U8S8, fused integer kernels) or tensorrt (symmetric int8)"},
-		&cli.StringFlag{Name: "placement", Value: "speed", Usage: "speed: quantize light operators only where that adds no Q/DQ conversions; size: every operator the rules allow"},
+		&cli.StringFlag{Name: "placement", Value: "balanced", Usage: "balanced: like speed, with chains of element-wise arithmetic (a decomposed HardSwish) in float; speed: quantize light operators only where that adds no Q/DQ conversions; size: every operator the rules allow"},
 		&cli.StringSliceFlag{Name: "exclude-nodes", Usage: "node names to keep in float (comma-separated or repeated)"},
 		&cli.StringSliceFlag{Name: "exclude-ops", Usage: "op types to keep in float"},
 		&cli.StringFlag{Name: "config", Usage: "JSON config file with settings and per-node overrides (flags given explicitly win)"},
