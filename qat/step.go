@@ -2,6 +2,9 @@ package qat
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -13,7 +16,8 @@ import (
 // lowered is the Gorgonia form of the training graph (or of a re-batched
 // copy of it) at one batch size.
 type lowered struct {
-	batch   int // samples per run
+	batch   int    // samples per run
+	shapes  string // the shapes of the feed it was lowered for
 	l       *engine.Lowered
 	machine G.VM
 	lossVal G.Value
@@ -78,6 +82,17 @@ func (t *trainer) lowering(batch []int, feeds []map[string]*graph.Tensor) (*lowe
 		n = 1
 	}
 	lw := t.lowerings[n]
+	if lw != nil && lw.shapes != feedShapes(feeds[0]) {
+		// Samples of another size (images kept at their own aspect):
+		// the lowering has the old shapes built in.
+		if lw == t.cur {
+			t.writeBack()
+			t.cur = nil
+		}
+		lw.machine.Close()
+		delete(t.lowerings, n)
+		lw = nil
+	}
 	if lw == nil {
 		var err error
 		if n == 1 {
@@ -94,6 +109,7 @@ func (t *trainer) lowering(batch []int, feeds []map[string]*graph.Tensor) (*lowe
 		if t.lowerings == nil {
 			t.lowerings = map[int]*lowered{}
 		}
+		lw.shapes = feedShapes(feeds[0])
 		t.lowerings[n] = lw
 	}
 	if lw != t.cur {
@@ -102,6 +118,15 @@ func (t *trainer) lowering(batch []int, feeds []map[string]*graph.Tensor) (*lowe
 		t.cur = lw
 	}
 	return lw, nil
+}
+
+// feedShapes names the shapes of a sample's tensors, in name order.
+func feedShapes(feed map[string]*graph.Tensor) string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(feed)) {
+		fmt.Fprintf(&b, "%s%v;", name, feed[name].Shape)
+	}
+	return b.String()
 }
 
 // lowerBatched lowers a re-batched copy of the training model for

@@ -129,7 +129,8 @@ type Result struct {
 	Temperature float64 `json:"temperature,omitempty"`
 	Accumulated string  `json:"accumulated,omitempty"`
 	// Lowerings counts the Gorgonia graphs built: one per batch size, and
-	// again after each precision change of the schedule.
+	// again after each precision change of the schedule and whenever the
+	// samples change shape.
 	Lowerings int `json:"lowerings"`
 }
 
@@ -182,7 +183,8 @@ type trainer struct {
 	bits      BitsStep // widths currently in force
 
 	// lowerings by batch size (1: the model itself, gradients accumulated
-	// sample by sample; n > 1: a re-batched copy); cur holds the current
+	// sample by sample; n > 1: a re-batched copy), each for the sample
+	// shapes it was built for (replaced when they change); cur holds the current
 	// parameter values, the others are loaded from the initializers when
 	// they take over.
 	lowerings  map[int]*lowered
