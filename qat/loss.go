@@ -17,14 +17,20 @@ import (
 //	  the usual cross-entropy; with the teacher's softmax(logits / T) it is
 //	  KL distillation up to a constant (the teacher's entropy).
 //	MeanSquaredError: mean over all elements of (prediction - target)^2.
+//	BinaryCrossEntropy: mean over all elements of
+//	  -(target log p + (1 - target) log(1 - p)), p the prediction clamped to
+//	  [1e-7, 1 - 1e-7]: for outputs that are probabilities of their own (a
+//	  sigmoid map), matched element by element to the teacher's.
 const (
-	SoftCrossEntropyOp = "SoftCrossEntropy"
-	MeanSquaredErrorOp = "MeanSquaredError"
+	SoftCrossEntropyOp   = "SoftCrossEntropy"
+	MeanSquaredErrorOp   = "MeanSquaredError"
+	BinaryCrossEntropyOp = "BinaryCrossEntropy"
 )
 
 func init() {
 	engine.Register(&engine.Op{Domain: Domain, Type: SoftCrossEntropyOp, MinOpset: 1, Forward: sceForward, Backward: sceBackward})
 	engine.Register(&engine.Op{Domain: Domain, Type: MeanSquaredErrorOp, MinOpset: 1, Forward: mseForward, Backward: mseBackward})
+	engine.Register(&engine.Op{Domain: Domain, Type: BinaryCrossEntropyOp, MinOpset: 1, Forward: bceForward, Backward: bceBackward})
 }
 
 func rows(t *graph.Tensor) (int, int, error) {
@@ -134,6 +140,42 @@ func mseBackward(_ *engine.Context, in, _, dout []*graph.Tensor) ([]*graph.Tenso
 	dp := make([]float32, len(pz))
 	for i := range pz {
 		dp[i] = float32(g * 2 * float64(pz[i]-tz[i]) / float64(max(len(pz), 1)))
+	}
+	return []*graph.Tensor{graph.MustTensor(graph.Float, p.Shape, dp), nil}, nil
+}
+
+// bceEps keeps BinaryCrossEntropy's logarithms finite where a sigmoid has
+// saturated to 0 or 1 in float32.
+const bceEps = 1e-7
+
+func bceForward(_ *engine.Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	p, t := in[0], in[1]
+	if err := checkPair(p, t); err != nil {
+		return nil, err
+	}
+	pz, _ := p.Float32s()
+	tz, _ := t.Float32s()
+	var s float64
+	for i := range pz {
+		q := min(max(float64(pz[i]), bceEps), 1-bceEps)
+		y := float64(tz[i])
+		s -= y*math.Log(q) + (1-y)*math.Log(1-q)
+	}
+	return []*graph.Tensor{graph.Scalar(float32(s / float64(max(len(pz), 1))))}, nil
+}
+
+// bceBackward is (p - t) / (p (1 - p)) per element: through a Sigmoid
+// it becomes p - t, which does not vanish where the student has saturated
+// on the wrong side (MSE's gradient does, by the factor p (1 - p)).
+func bceBackward(_ *engine.Context, in, _, dout []*graph.Tensor) ([]*graph.Tensor, error) {
+	p, t := in[0], in[1]
+	pz, _ := p.Float32s()
+	tz, _ := t.Float32s()
+	g := float64(dout[0].Data.([]float32)[0]) / float64(max(len(pz), 1))
+	dp := make([]float32, len(pz))
+	for i := range pz {
+		q := min(max(float64(pz[i]), bceEps), 1-bceEps)
+		dp[i] = float32(g * (q - float64(tz[i])) / (q * (1 - q)))
 	}
 	return []*graph.Tensor{graph.MustTensor(graph.Float, p.Shape, dp), nil}, nil
 }

@@ -15,6 +15,20 @@ type lossCase struct {
 	op     string
 	temp   float32
 	target func(r *rand.Rand, rows, c int) []float32
+	// pred draws one prediction (default: 3 x a standard normal).
+	pred func(r *rand.Rand) float32
+}
+
+// probability draws a probability away from 0 and 1, where the finite
+// differences of log p and log(1 - p) stay accurate.
+func probability(r *rand.Rand) float32 { return float32(0.05 + 0.9*r.Float64()) }
+
+func probabilities(r *rand.Rand, rows, c int) []float32 {
+	t := make([]float32, rows*c)
+	for i := range t {
+		t[i] = float32(r.Float64())
+	}
+	return t
 }
 
 func oneHot(r *rand.Rand, rows, c int) []float32 {
@@ -50,7 +64,8 @@ func normal(r *rand.Rand, rows, c int) []float32 {
 }
 
 // TestLossGradients checks SoftCrossEntropy (one-hot and soft targets,
-// temperatures 1 and 4) and MeanSquaredError against central finite
+// temperatures 1 and 4), MeanSquaredError and BinaryCrossEntropy
+// (probabilities in [0.05, 0.95]) against central finite
 // differences of their forward pass, with an upstream gradient of 0.7 to
 // check the chain rule. The forward pass accumulates in float64 and
 // returns float32: the quotient with h = 1e-3 on logits of size ~3 is off
@@ -59,11 +74,12 @@ func normal(r *rand.Rand, rows, c int) []float32 {
 func TestLossGradients(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	cases := []lossCase{
-		{"ce-onehot-T1", SoftCrossEntropyOp, 1, oneHot},
-		{"ce-soft-T1", SoftCrossEntropyOp, 1, softTargets},
-		{"kl-soft-T4", SoftCrossEntropyOp, 4, softTargets},
-		{"ce-onehot-T4", SoftCrossEntropyOp, 4, oneHot},
-		{"mse", MeanSquaredErrorOp, 0, normal},
+		{"ce-onehot-T1", SoftCrossEntropyOp, 1, oneHot, nil},
+		{"ce-soft-T1", SoftCrossEntropyOp, 1, softTargets, nil},
+		{"kl-soft-T4", SoftCrossEntropyOp, 4, softTargets, nil},
+		{"ce-onehot-T4", SoftCrossEntropyOp, 4, oneHot, nil},
+		{"mse", MeanSquaredErrorOp, 0, normal, nil},
+		{"bce", BinaryCrossEntropyOp, 0, probabilities, probability},
 	}
 	for _, c := range cases {
 		for _, shape := range [][]int64{{1, 10}, {3, 5}, {2, 2, 4}} {
@@ -80,7 +96,11 @@ func TestLossGradients(t *testing.T) {
 				cdim := int(shape[len(shape)-1])
 				p := make([]float32, size)
 				for i := range p {
-					p[i] = float32(3 * r.NormFloat64())
+					if c.pred != nil {
+						p[i] = c.pred(r)
+					} else {
+						p[i] = float32(3 * r.NormFloat64())
+					}
 				}
 				tgt := graph.MustTensor(graph.Float, shape, c.target(r, size/cdim, cdim))
 				loss := func(p []float32) float64 {
@@ -167,5 +187,29 @@ func TestSoftCrossEntropyValues(t *testing.T) {
 		if math.Abs(float64(v)) > 1e-6 {
 			t.Errorf("gradient %d at the teacher's logits is %g, want 0", i, v)
 		}
+	}
+}
+
+// TestBinaryCrossEntropyValues checks the forward pass against its
+// definition on a hand-computed case, and that it is finite where the
+// prediction has saturated to exactly 0 or 1 in float32.
+func TestBinaryCrossEntropyValues(t *testing.T) {
+	op := engine.Lookup(Domain, BinaryCrossEntropyOp, 1)
+	ctx := &engine.Context{Node: &graph.Node{OpType: BinaryCrossEntropyOp, Domain: Domain}}
+	run := func(p, y []float32) float64 {
+		out, err := op.Forward(ctx, []*graph.Tensor{graph.MustTensor(graph.Float, []int64{int64(len(p))}, p), graph.MustTensor(graph.Float, []int64{int64(len(y))}, y)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return float64(out[0].Data.([]float32)[0])
+	}
+	// -(0.3 log 0.2 + 0.7 log 0.8) and -(1 log 0.9): mean of the two.
+	want := (-(0.3*math.Log(0.2) + 0.7*math.Log(0.8)) - math.Log(0.9)) / 2
+	if got := run([]float32{0.2, 0.9}, []float32{0.3, 1}); math.Abs(got-want) > 1e-6 {
+		t.Errorf("loss %.7f, want %.7f", got, want)
+	}
+	// Saturated: p = 0 against y = 1 costs -log(1e-7), not infinity.
+	if got := run([]float32{0, 1}, []float32{1, 0}); math.Abs(got+math.Log(bceEps)) > 1e-3 {
+		t.Errorf("saturated loss %g, want %g", got, -math.Log(bceEps))
 	}
 }

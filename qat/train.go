@@ -42,7 +42,23 @@ const (
 	DistillKL LossKind = "kl"
 	// DistillMSE matches the float teacher's outputs.
 	DistillMSE LossKind = "mse"
+	// DistillBCE matches the float teacher's outputs as probabilities,
+	// element by element (binary cross-entropy): for sigmoid maps such as
+	// a text detector's.
+	DistillBCE LossKind = "bce"
 )
+
+// lossOps is, per loss, the training-domain operator that computes it and
+// whether it softens with a temperature.
+var lossOps = map[LossKind]struct {
+	op       string
+	tempered bool
+}{
+	CrossEntropy: {SoftCrossEntropyOp, true},
+	DistillKL:    {SoftCrossEntropyOp, true},
+	DistillMSE:   {MeanSquaredErrorOp, false},
+	DistillBCE:   {BinaryCrossEntropyOp, false},
+}
 
 // BitsStep switches bit widths from an epoch on (precision schedule).
 // Zero leaves a width as it is.
@@ -212,12 +228,12 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 		if len(data.Labels) != n {
 			return nil, fmt.Errorf("training with labels needs one label per sample: %d samples, %d labels", n, len(data.Labels))
 		}
-	case DistillKL, DistillMSE:
+	case DistillKL, DistillMSE, DistillBCE:
 		if data.Teacher == nil {
 			return nil, fmt.Errorf("distillation needs a float teacher model")
 		}
 	default:
-		return nil, fmt.Errorf("loss %q: want ce, kl or mse", cfg.Loss)
+		return nil, fmt.Errorf("loss %q: want ce, kl, mse or bce", cfg.Loss)
 	}
 	t := &trainer{tm: tm, cfg: cfg, data: data}
 	if err := t.pickOutput(); err != nil {
@@ -230,7 +246,7 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	if cfg.Loss != DistillMSE && cfg.Temperature == 0 {
+	if lossOps[cfg.Loss].tempered && cfg.Temperature == 0 {
 		// Automatic: measured on the model as training starts, or as the
 		// interrupted run measured it.
 		if ck != nil && ck.Temperature > 0 {
@@ -265,7 +281,7 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 	}
 	t.opt = newOptState()
 	res := &Result{StoppedBy: "epochs", Temperature: t.cfg.Temperature}
-	if cfg.Loss == DistillMSE {
+	if !lossOps[cfg.Loss].tempered {
 		res.Temperature = 0
 	}
 	stepsPerEpoch := (n + cfg.BatchSize - 1) / cfg.BatchSize
@@ -415,14 +431,12 @@ func (t *trainer) addLoss() error {
 		t.tgt.Type = graph.TensorType(graph.Float, dims)
 	}
 	g.Inputs = append(g.Inputs, t.tgt)
-	op := SoftCrossEntropyOp
+	lo := lossOps[t.cfg.Loss]
 	attrs := map[string]any{}
-	if t.cfg.Loss == DistillMSE {
-		op = MeanSquaredErrorOp
-	} else {
+	if lo.tempered {
 		attrs["temperature"] = float32(t.cfg.Temperature)
 	}
-	t.loss = g.NewNode(nm, op, Domain, []*graph.Value{t.out, t.tgt}, []string{"onnxq_training_loss"}, attrs)
+	t.loss = g.NewNode(nm, lo.op, Domain, []*graph.Value{t.out, t.tgt}, []string{"onnxq_training_loss"}, attrs)
 	g.Outputs = append(g.Outputs, t.loss.Outputs[0])
 	return nil
 }
@@ -479,10 +493,10 @@ func (t *trainer) oneHot(i int) (*graph.Tensor, error) {
 	return graph.NewTensor(graph.Float, dims, oh)
 }
 
-// soften turns a teacher output into the loss target: as it is for MSE,
-// softmax(y / T) for KL.
+// soften turns a teacher output into the loss target: as it is for MSE
+// and BCE, softmax(y / T) for KL.
 func (t *trainer) soften(y *graph.Tensor) (*graph.Tensor, error) {
-	if t.cfg.Loss == DistillMSE {
+	if !lossOps[t.cfg.Loss].tempered {
 		return y, nil
 	}
 	z, err := y.Float32s()

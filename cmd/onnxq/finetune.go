@@ -24,7 +24,7 @@ func finetuneCommand() *cli.Command {
 		&cli.StringFlag{Name: "labels", Usage: "label array key in the --data .npz"},
 		&cli.StringFlag{Name: "labels-file", Usage: "labels as an idx1 file or .npy (for MNIST idx data)"},
 		&cli.StringFlag{Name: "teacher", Usage: "float model to distil from (no labels needed; default without labels: MODEL itself when it is a float model)"},
-		&cli.StringFlag{Name: "loss", Usage: "ce (labels), kl or mse (distillation); default ce with labels, kl with a teacher"},
+		&cli.StringFlag{Name: "loss", Usage: "ce (labels), kl, mse or bce (distillation; bce for outputs that are probabilities, such as a sigmoid map); default ce with labels, kl with a teacher"},
 		&cli.Float64Flag{Name: "temperature", Usage: "softmax temperature of the ce and kl losses (0: automatic, the median spread of the reference logits over 4, at least 1)"},
 		&cli.IntFlag{Name: "epochs", Value: 1},
 		&cli.IntFlag{Name: "max-steps", Usage: "stop after this many optimizer steps"},

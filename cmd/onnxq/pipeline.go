@@ -69,7 +69,7 @@ var quantizeDefaults = struct {
 var quantizeTargets = map[string]ptq.Target{"ort": ptq.ORT, "tensorrt": ptq.TensorRT, "onnx": ptq.ORT}
 
 // distillLosses are the losses --finetune-loss accepts.
-var distillLosses = map[string]qat.LossKind{"mse": qat.DistillMSE, "kl": qat.DistillKL}
+var distillLosses = map[string]qat.LossKind{"mse": qat.DistillMSE, "kl": qat.DistillKL, "bce": qat.DistillBCE}
 
 // finetuneOnlyFlags are the flags that --no-finetune makes pointless.
 var finetuneOnlyFlags = []string{"train", "finetune-epochs", "finetune-steps", "finetune-lr", "finetune-batch-size", "finetune-loss", "learn-scales"}
@@ -90,7 +90,7 @@ func quantizeCommand() *cli.Command {
 		&cli.IntFlag{Name: "finetune-steps", Usage: fmt.Sprintf("most optimizer steps (default %d when --finetune-epochs is not given)", d.Steps)},
 		&cli.Float64Flag{Name: "finetune-lr", Value: d.LR, Usage: "learning rate (Adam)"},
 		&cli.IntFlag{Name: "finetune-batch-size", Usage: fmt.Sprintf("samples per optimizer step (default %d; %d, run one by one, for inputs larger than 64x64 pixels)", d.BatchSmall, d.BatchLarge)},
-		&cli.StringFlag{Name: "finetune-loss", Value: string(d.Loss), Usage: "distillation loss against the float model's outputs: mse or kl"},
+		&cli.StringFlag{Name: "finetune-loss", Value: string(d.Loss), Usage: "distillation loss against the float model's outputs: mse, kl or bce (outputs that are probabilities, e.g. a sigmoid map)"},
 		&cli.BoolFlag{Name: "learn-scales", Value: d.LearnScales, Usage: "train the quantization scales too (LSQ)"},
 		&cli.BoolFlag{Name: "no-finetune", Usage: "skip the fine-tuning: measure and export the PTQ model"},
 	)
@@ -239,7 +239,7 @@ func finetuneFlags(c *cli.Context) (*finetunePlan, error) {
 	}
 	loss, ok := distillLosses[c.String("finetune-loss")]
 	if !ok {
-		return nil, userErrorf("--finetune-loss %q: want mse or kl", c.String("finetune-loss"))
+		return nil, userErrorf("--finetune-loss %q: want mse, kl or bce", c.String("finetune-loss"))
 	}
 	p := &finetunePlan{Loss: loss, LR: c.Float64("finetune-lr"), Epochs: c.Int("finetune-epochs"),
 		Steps: c.Int("finetune-steps"), Batch: c.Int("finetune-batch-size"), LearnScales: c.Bool("learn-scales")}
