@@ -34,7 +34,10 @@ func (t *trainer) lower(model *graph.Model, feed map[string]*graph.Tensor, batch
 	for v := range t.trainable {
 		byName[v.Name] = v
 	}
-	l, err := engine.Lower(model, feed, func(v *graph.Value) bool { return byName[v.Name] != nil })
+	// Only values the loss depends on get gradients: the others (a head
+	// that does not feed the trained output) stay as they are.
+	needed := lossInputs(model, t.loss.Outputs[0].Name)
+	l, err := engine.Lower(model, feed, func(v *graph.Value) bool { return byName[v.Name] != nil && needed[v.Name] })
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +67,50 @@ func (t *trainer) lower(model *graph.Model, feed map[string]*graph.Tensor, batch
 	lw.machine = G.NewTapeMachine(l.G, G.BindDualValues(lw.nodes...))
 	t.lowered++
 	return lw, nil
+}
+
+// lossInputs returns the names of every value of model's main graph that
+// the value called loss depends on.
+func lossInputs(model *graph.Model, loss string) map[string]bool {
+	var start *graph.Value
+	for _, n := range model.Graph.Nodes {
+		for _, o := range n.Outputs {
+			if o != nil && o.Name == loss {
+				start = o
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var visitGraph func(g *graph.Graph)
+	var visit func(v *graph.Value)
+	visit = func(v *graph.Value) {
+		if v == nil || seen[v.Name] {
+			return
+		}
+		seen[v.Name] = true
+		if v.Producer != nil {
+			for _, in := range v.Producer.Inputs {
+				visit(in)
+			}
+			for _, sg := range v.Producer.Subgraphs {
+				visitGraph(sg)
+			}
+		}
+	}
+	// A subgraph may read values of the outer scope that its node does not
+	// list as inputs: everything it reads counts.
+	visitGraph = func(g *graph.Graph) {
+		for _, n := range g.Nodes {
+			for _, in := range n.Inputs {
+				visit(in)
+			}
+			for _, sg := range n.Subgraphs {
+				visitGraph(sg)
+			}
+		}
+	}
+	visit(start)
+	return seen
 }
 
 func sortValues(vs []*graph.Value) {
