@@ -33,8 +33,12 @@ import (
 // them, in one place: they are being measured on PP-OCRv4 det (issue 7)
 // and will change here. A step is one optimizer step (one batch).
 var quantizeDefaults = struct {
-	Loss qat.LossKind // distillation loss against the float model's outputs
-	LR   float64      // Adam's learning rate
+	// Loss is the distillation loss against the float model's outputs,
+	// unless the operator that computes the first output has one in
+	// LossByOutputOp (a sigmoid map is matched as probabilities).
+	Loss           qat.LossKind
+	LossByOutputOp map[string]qat.LossKind
+	LR             float64 // Adam's learning rate
 	// Steps is how many optimizer steps run when neither
 	// --finetune-steps nor --finetune-epochs is given: the epochs are
 	// chosen to cover them.
@@ -53,6 +57,7 @@ var quantizeDefaults = struct {
 	Seed        uint64 // of the sample order
 }{
 	Loss:            qat.DistillMSE,
+	LossByOutputOp:  map[string]qat.LossKind{"Sigmoid": qat.DistillBCE},
 	LR:              1e-5,
 	Steps:           150,
 	BatchSmall:      32,
@@ -90,7 +95,7 @@ func quantizeCommand() *cli.Command {
 		&cli.IntFlag{Name: "finetune-steps", Usage: fmt.Sprintf("most optimizer steps (default %d when --finetune-epochs is not given)", d.Steps)},
 		&cli.Float64Flag{Name: "finetune-lr", Value: d.LR, Usage: "learning rate (Adam)"},
 		&cli.IntFlag{Name: "finetune-batch-size", Usage: fmt.Sprintf("samples per optimizer step (default %d; %d, run one by one, for inputs larger than 64x64 pixels)", d.BatchSmall, d.BatchLarge)},
-		&cli.StringFlag{Name: "finetune-loss", Value: string(d.Loss), Usage: "distillation loss against the float model's outputs: mse, kl or bce (outputs that are probabilities, e.g. a sigmoid map)"},
+		&cli.StringFlag{Name: "finetune-loss", Value: "auto", Usage: "distillation loss against the float model's outputs: auto (bce when the first output is a Sigmoid's, else mse), mse, kl or bce (outputs that are probabilities, e.g. a sigmoid map)"},
 		&cli.BoolFlag{Name: "learn-scales", Value: d.LearnScales, Usage: "train the quantization scales too (LSQ)"},
 		&cli.BoolFlag{Name: "no-finetune", Usage: "skip the fine-tuning: measure and export the PTQ model"},
 	)
@@ -104,7 +109,8 @@ func quantizeCommand() *cli.Command {
 			"2. Fine-tuning as 'finetune --teacher MODEL': the float model's outputs are the targets,\n" +
 			"   no labels needed, on the calibration samples (or --train).\n" +
 			"3. Both candidates are exported as 'export --target' does and run with the float model\n" +
-			"   on the evaluation data (--eval, default: the calibration samples) on --engine: SQNR of\n" +
+			"   on the evaluation data (--eval; default: the last fifth of the calibration samples,\n" +
+			"   held out of step 2 unless --train is given) on --engine: SQNR of\n" +
 			"   every output (or --measure tensor) and, with labels, top-1. The fine-tuned model is\n" +
 			"   kept unless its top-1 (with labels) or mean SQNR (without) is lower than PTQ's.\n" +
 			"4. The kept model is written to -o atomically; the input is never changed.",
@@ -238,8 +244,8 @@ func finetuneFlags(c *cli.Context) (*finetunePlan, error) {
 		return nil, nil
 	}
 	loss, ok := distillLosses[c.String("finetune-loss")]
-	if !ok {
-		return nil, userErrorf("--finetune-loss %q: want mse, kl or bce", c.String("finetune-loss"))
+	if !ok && c.String("finetune-loss") != "auto" {
+		return nil, userErrorf("--finetune-loss %q: want auto, mse, kl or bce", c.String("finetune-loss"))
 	}
 	p := &finetunePlan{Loss: loss, LR: c.Float64("finetune-lr"), Epochs: c.Int("finetune-epochs"),
 		Steps: c.Int("finetune-steps"), Batch: c.Int("finetune-batch-size"), LearnScales: c.Bool("learn-scales")}
@@ -278,6 +284,17 @@ func (p *finetunePlan) config(n int, sample map[string]*graph.Tensor) qat.Config
 	return cfg
 }
 
+// autoLoss is the distillation loss for m when none is asked for: by the
+// operator computing its first output (quantizeDefaults.LossByOutputOp).
+func autoLoss(m *graph.Model) qat.LossKind {
+	if outs := m.Graph.Outputs; len(outs) > 0 && outs[0].Producer != nil {
+		if l, ok := quantizeDefaults.LossByOutputOp[outs[0].Producer.OpType]; ok {
+			return l
+		}
+	}
+	return quantizeDefaults.Loss
+}
+
 // inputPixels is the size of a sample's biggest input in pixels: the
 // product of its two largest dimensions, the first (batch) axis left out.
 func inputPixels(sample map[string]*graph.Tensor) int64 {
@@ -310,7 +327,8 @@ type pipeline struct {
 	plan            *finetunePlan // nil with --no-finetune
 	model, float    *graph.Model  // the model PTQ quantizes in place; the float model as given
 	calib, train    dataset.Source
-	eval            tune.EvalData
+	eval            tune.EvalData // the budget search's evaluation data
+	judge           tune.EvalData // what the candidates are measured on
 	backend         tune.Backend
 	br              *budgetRun
 	ptqReport       any
@@ -393,13 +411,46 @@ func newPipeline(c *cli.Context) (*pipeline, error) {
 	if p.backend, err = backendOf(c); err != nil {
 		return nil, err
 	}
+	p.judge = p.eval
+	if p.plan != nil && p.plan.Loss == "" {
+		p.plan.Loss = autoLoss(m)
+	}
 	if p.plan != nil {
 		p.res.Stages.Finetune = &finetuneStage{}
 		if p.train, p.res.Stages.Finetune.Data, err = openTrain(c, m, p.calib); err != nil {
 			return nil, err
 		}
+		if err := p.holdOut(); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
+}
+
+// holdOut keeps the last fifth (at least one) of the calibration samples
+// out of fine-tuning when they would otherwise be both what the model is
+// trained on and what decides whether training helped: measured on its own
+// training samples a fine-tuned model always looks better (PP-OCRv4 det
+// distilled on 5 photos: text-map IoU 0.85 -> 0.96 on them, 0.83 -> 0.80
+// on others).
+func (p *pipeline) holdOut() error {
+	n := p.calib.Len()
+	if p.c.String("eval") != "" || p.c.String("train") != "" || n < 2 {
+		return nil
+	}
+	k := max(1, n/5)
+	train, err := dataset.Slice(p.calib, 0, n-k)
+	if err != nil {
+		return err
+	}
+	held, err := dataset.Slice(p.calib, n-k, n)
+	if err != nil {
+		return err
+	}
+	p.train, p.judge.Source = train, held
+	p.res.Stages.Finetune.Data = fmt.Sprintf("the first %d of %d calibration samples", n-k, n)
+	p.res.Stages.Measure.Data = fmt.Sprintf("the last %d of %d calibration samples (held out of fine-tuning)", k, n)
+	return nil
 }
 
 // budgetFlags reads a budget, or refuses the flags that need one.
@@ -504,9 +555,9 @@ func (p *pipeline) exportAll() error {
 func (p *pipeline) measure() error {
 	t := time.Now()
 	ms := &p.res.Stages.Measure
-	ms.Samples, ms.Engine = p.eval.Source.Len(), p.c.String("engine")
+	ms.Samples, ms.Engine = p.judge.Source.Len(), p.c.String("engine")
 	bar := newProgress(p.c, int64(ms.Samples), "measuring")
-	figs, err := measureCandidates(p.backend, p.float, p.cands, p.eval, progressTo(bar))
+	figs, err := measureCandidates(p.backend, p.float, p.cands, p.judge, progressTo(bar))
 	bar.Finish()
 	if err != nil {
 		return userErrorf("%s: measuring on %s: %v", p.in, ms.Data, err)
@@ -514,7 +565,7 @@ func (p *pipeline) measure() error {
 	ms.Seconds = time.Since(t).Seconds()
 	ms.Float, ms.PTQ = figs[0], figs[1]
 	ms.Criterion, p.res.Why = "mean_sqnr", "fine-tuning skipped (--no-finetune)"
-	if p.eval.Labels != nil {
+	if p.judge.Labels != nil {
 		ms.Criterion = "top1"
 	}
 	if len(figs) > 2 {

@@ -28,6 +28,8 @@ type quantizeJSON struct {
 			Quantized int `json:"nodes_quantized"`
 		} `json:"ptq"`
 		Finetune *struct {
+			Data      string `json:"data"`
+			Samples   int    `json:"samples"`
 			Loss      string `json:"loss"`
 			BatchSize int    `json:"batch_size"`
 			Training  struct {
@@ -39,6 +41,7 @@ type quantizeJSON struct {
 			Bytes  int64  `json:"output_bytes"`
 		} `json:"export"`
 		Measure struct {
+			Data      string              `json:"data"`
 			Samples   int                 `json:"samples"`
 			Criterion string              `json:"criterion"`
 			Float     quantizeFigureJSON  `json:"float"`
@@ -257,7 +260,7 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"calib for another model", []string{model, "-o", out, "--calib", photos, "--preprocess", "blazeface-front"}, []string{photos, model, "does not fit the model", `"Input3"`}},
 		{"train for another model", append([]string{model, "-o", out, "--train", badNpz}, calib...), []string{"--train " + badNpz, "does not fit the model", "[1 1 28 27]"}},
 		{"fine-tuning flag with --no-finetune", append([]string{model, "-o", out, "--no-finetune", "--finetune-steps", "3"}, calib...), []string{"--finetune-steps", "--no-finetune"}},
-		{"unknown loss", append([]string{model, "-o", out, "--finetune-loss", "ce"}, calib...), []string{"--finetune-loss", "mse or kl"}},
+		{"unknown loss", append([]string{model, "-o", out, "--finetune-loss", "ce"}, calib...), []string{"--finetune-loss", "auto, mse, kl or bce"}},
 		{"unknown target", append([]string{model, "-o", out, "--target", "coreml"}, calib...), []string{"--target", "coreml"}},
 	}
 	for _, tc := range cases {
@@ -284,5 +287,44 @@ func TestQuantizeBadInput(t *testing.T) {
 	// The binary exits the same way.
 	if r := runBinary(t, "quantize", model, "-o", out, "--calib", badNpz); r.code != exitUser {
 		t.Errorf("binary: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestQuantizeHoldsOutCalibrationSamples checks that without --eval and
+// --train the last fifth of the calibration samples is kept out of
+// fine-tuning and decides which candidate is written, and that with
+// --train every calibration sample is measured.
+func TestQuantizeHoldsOutCalibrationSamples(t *testing.T) {
+	model := testdata.Path(t, "mnist-7.onnx")
+	dir := t.TempDir()
+	q := runQuantize(t, append([]string{model, "-o", filepath.Join(dir, "a.onnx"), "--finetune-steps", "2"}, mnistCalib(t, 50)...)...)
+	if q.Stages.Finetune == nil || q.Stages.Finetune.Samples != 40 || q.Stages.Measure.Samples != 10 {
+		t.Fatalf("fine-tuned on %+v, measured on %d samples (%s); want 40 and 10", q.Stages.Finetune, q.Stages.Measure.Samples, q.Stages.Measure.Data)
+	}
+	if !strings.Contains(q.Stages.Measure.Data, "held out") {
+		t.Errorf("measure data %q does not say the samples were held out", q.Stages.Measure.Data)
+	}
+	train := testdata.Path(t, "mnist/t10k-images-idx3-ubyte.gz")
+	q = runQuantize(t, append([]string{model, "-o", filepath.Join(dir, "b.onnx"), "--finetune-steps", "2", "--train", train}, mnistCalib(t, 50)...)...)
+	if q.Stages.Measure.Samples != 50 {
+		t.Errorf("with --train: measured on %d samples (%s), want all 50 calibration samples", q.Stages.Measure.Samples, q.Stages.Measure.Data)
+	}
+}
+
+// TestQuantizeChoosesTheLossByOutput checks --finetune-loss auto: PP-OCRv4
+// det's text map comes out of a Sigmoid and is distilled with binary
+// cross-entropy; mnist-7's logits with the default, mse.
+func TestQuantizeChoosesTheLossByOutput(t *testing.T) {
+	for _, c := range []struct {
+		model string
+		want  string
+	}{{"ppocr/ch_PP-OCRv4_det_infer.onnx", "bce"}, {"mnist-7.onnx", "mse"}} {
+		m, err := graph.FromFile(testdata.Path(t, c.model))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := autoLoss(m); string(got) != c.want {
+			t.Errorf("%s: loss %q, want %q", c.model, got, c.want)
+		}
 	}
 }
