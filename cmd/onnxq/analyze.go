@@ -49,17 +49,7 @@ func openEval(c *cli.Context, m *graph.Model, calib dataset.Source) (tune.EvalDa
 		}
 		return tune.EvalData{Source: limitSource(calib, c.Int("eval-limit")), Tensors: splitList(c.StringSlice("measure"))}, "the calibration data", nil
 	}
-	var inputs []string
-	for _, v := range dataset.ModelInputs(m.Graph) {
-		inputs = append(inputs, v.Name)
-	}
-	// --preprocess is for image folders and MNIST files; arrays and test
-	// data sets are read as they are (so one flag serves --calib IMAGES
-	// and --eval ARRAYS.npz).
-	preset := c.String(preprocessFlag.Name)
-	if ext := strings.ToLower(filepath.Ext(path)); ext == ".npz" || ext == ".npy" || isDir(path) && hasTestDataSets(path) {
-		preset = ""
-	}
+	inputs, preset := inputNames(m), extraPreset(c, path)
 	key := c.String("labels")
 	var src dataset.Source
 	var labels []int64

@@ -55,11 +55,7 @@ func dataFlags(name, usage string) []cli.Flag {
 // if not empty, names the label array of an .npz (labels are returned).
 func openData(c *cli.Context, name string, m *graph.Model, labelKey string) (dataset.Source, []int64, error) {
 	path := c.String(name)
-	var inputs []string
-	for _, v := range dataset.ModelInputs(m.Graph) {
-		inputs = append(inputs, v.Name)
-	}
-	src, labels, err := openSource(path, c.String(preprocessFlag.Name), inputs, labelKey)
+	src, labels, err := openSource(path, c.String(preprocessFlag.Name), inputNames(m), labelKey)
 	if err != nil {
 		return nil, nil, userErrorf("--%s %s: %v", name, path, err)
 	}
@@ -83,6 +79,26 @@ func openData(c *cli.Context, name string, m *graph.Model, labelKey string) (dat
 		}
 	}
 	return src, labels, nil
+}
+
+// inputNames lists the names of m's data inputs.
+func inputNames(m *graph.Model) []string {
+	var names []string
+	for _, v := range dataset.ModelInputs(m.Graph) {
+		names = append(names, v.Name)
+	}
+	return names
+}
+
+// extraPreset is --preprocess for a data path given besides --calib
+// (--eval, --train): it applies to image folders and MNIST files, while
+// arrays and test data sets are read as they are, so that one flag serves
+// --calib IMAGES and --eval ARRAYS.npz.
+func extraPreset(c *cli.Context, path string) string {
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".npz" || ext == ".npy" || isDir(path) && hasTestDataSets(path) {
+		return ""
+	}
+	return c.String(preprocessFlag.Name)
 }
 
 func openSource(path, preset string, inputs []string, labelKey string) (dataset.Source, []int64, error) {

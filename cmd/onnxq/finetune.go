@@ -273,17 +273,13 @@ func trainQDQ(c *cli.Context, m *graph.Model, where string, data qat.Data, cfg q
 
 // openSourceFlag opens an extra data path with the command's preset.
 func openSourceFlag(c *cli.Context, path string, m *graph.Model, labelKey, labelsFile string) (dataset.Source, []int64, error) {
-	var inputs []string
-	for _, v := range dataset.ModelInputs(m.Graph) {
-		inputs = append(inputs, v.Name)
-	}
 	key := labelKey
 	if labelsFile != "" {
 		key = ""
 	} else if key == "" {
 		key = dataset.DefaultLabelKey
 	}
-	src, labels, err := openSource(path, c.String(preprocessFlag.Name), inputs, key)
+	src, labels, err := openSource(path, c.String(preprocessFlag.Name), inputNames(m), key)
 	if err != nil {
 		return nil, nil, userErrorf("%s: %v", path, err)
 	}

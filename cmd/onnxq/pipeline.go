@@ -5,7 +5,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -197,7 +196,8 @@ type measureStage struct {
 	Data    string  `json:"data"`
 	Samples int     `json:"samples"`
 	Engine  string  `json:"engine"`
-	// Criterion is what decides: "top1" (labelled data) or "mean_sqnr".
+	// Criterion is what decides: "top1" (labelled data), "bernoulli_kl"
+	// (outputs that are probabilities, distilled with bce) or "mean_sqnr".
 	Criterion string   `json:"criterion"`
 	Float     figures  `json:"float"`
 	PTQ       figures  `json:"ptq"`
@@ -210,6 +210,14 @@ type measureStage struct {
 type figures struct {
 	Top1     *float64                   `json:"top1,omitempty"`
 	MeanSQNR *tune.Num                  `json:"mean_sqnr_db,omitempty"`
+	// MeanKL is the mean Bernoulli KL divergence of the candidate's
+	// measured tensors from the float model's, element by element, when
+	// they are probabilities (a sigmoid map, distilled with bce).
+	MeanKL *float64 `json:"mean_bernoulli_kl,omitempty"`
+	// Positives counts, for the float model with probabilities, the
+	// measured elements above 0.5: with none, the data cannot show
+	// whether a candidate keeps what the model detects.
+	Positives *int `json:"positive_elements,omitempty"`
 	MinSQNR  *tune.Num                  `json:"min_sqnr_db,omitempty"`
 	Tensors  map[string]tune.ErrorStats `json:"tensors,omitempty"`
 }
@@ -557,7 +565,8 @@ func (p *pipeline) measure() error {
 	ms := &p.res.Stages.Measure
 	ms.Samples, ms.Engine = p.judge.Source.Len(), p.c.String("engine")
 	bar := newProgress(p.c, int64(ms.Samples), "measuring")
-	figs, err := measureCandidates(p.backend, p.float, p.cands, p.judge, progressTo(bar))
+	probs := p.plan != nil && p.plan.Loss == qat.DistillBCE
+	figs, err := measureCandidates(p.backend, p.float, p.cands, p.judge, probs, progressTo(bar))
 	bar.Finish()
 	if err != nil {
 		return userErrorf("%s: measuring on %s: %v", p.in, ms.Data, err)
@@ -565,13 +574,19 @@ func (p *pipeline) measure() error {
 	ms.Seconds = time.Since(t).Seconds()
 	ms.Float, ms.PTQ = figs[0], figs[1]
 	ms.Criterion, p.res.Why = "mean_sqnr", "fine-tuning skipped (--no-finetune)"
-	if p.judge.Labels != nil {
+	switch {
+	case p.judge.Labels != nil:
 		ms.Criterion = "top1"
+	case probs:
+		// The SQNR of a sparse probability map says little: on a photo
+		// without text it is the SQNR of background noise, and a model
+		// that predicts nothing scores 0 dB there.
+		ms.Criterion = "bernoulli_kl"
 	}
 	if len(figs) > 2 {
 		ms.Finetuned = &figs[2]
 		var better bool
-		if better, p.res.Why = judge(ms.Criterion, figs[1], figs[2]); better {
+		if better, p.res.Why = judge(ms.Criterion, figs[0], figs[1], figs[2]); better {
 			p.kept = 1
 		}
 	}
@@ -622,17 +637,7 @@ func openTrain(c *cli.Context, m *graph.Model, calib dataset.Source) (dataset.So
 	if path == "" {
 		return calib, samplesOf(calib, "the calibration data"), nil
 	}
-	var inputs []string
-	for _, v := range dataset.ModelInputs(m.Graph) {
-		inputs = append(inputs, v.Name)
-	}
-	// As for --eval: --preprocess applies to image folders and MNIST
-	// files; arrays and test data sets are read as they are.
-	preset := c.String(preprocessFlag.Name)
-	if ext := strings.ToLower(filepath.Ext(path)); ext == ".npz" || ext == ".npy" || isDir(path) && hasTestDataSets(path) {
-		preset = ""
-	}
-	src, _, err := openSource(path, preset, inputs, "")
+	src, _, err := openSource(path, extraPreset(c, path), inputNames(m), "")
 	if err != nil {
 		return nil, "", userErrorf("--train %s: %v", path, err)
 	}
@@ -649,12 +654,23 @@ func samplesOf(src dataset.Source, what string) string {
 
 // judge decides whether the fine-tuned model is kept: its top-1 (or mean
 // SQNR) must not be lower than the PTQ model's. It says why.
-func judge(criterion string, p, f figures) (bool, string) {
+func judge(criterion string, float, p, f figures) (bool, string) {
 	if criterion == "top1" {
 		if *f.Top1 >= *p.Top1 {
 			return true, fmt.Sprintf("fine-tuned top-1 %.2f%% >= PTQ's %.2f%%", 100**f.Top1, 100**p.Top1)
 		}
 		return false, fmt.Sprintf("fine-tuned top-1 %.2f%% < PTQ's %.2f%%: the PTQ model is kept", 100**f.Top1, 100**p.Top1)
+	}
+	if criterion == "bernoulli_kl" {
+		if *float.Positives == 0 {
+			// PP-OCR det distilled on photos with hardly any text learns
+			// to predict none, and wins on photos without any.
+			return false, "the float model's outputs are 0.5 or below everywhere on the evaluation data: it cannot show whether fine-tuning kept what the model detects; the PTQ model is kept (give --eval data where the model detects something)"
+		}
+		if *f.MeanKL <= *p.MeanKL {
+			return true, fmt.Sprintf("fine-tuned mean Bernoulli KL %.4g <= PTQ's %.4g", *f.MeanKL, *p.MeanKL)
+		}
+		return false, fmt.Sprintf("fine-tuned mean Bernoulli KL %.4g > PTQ's %.4g: the PTQ model is kept", *f.MeanKL, *p.MeanKL)
 	}
 	if float64(*f.MeanSQNR) >= float64(*p.MeanSQNR) {
 		return true, fmt.Sprintf("fine-tuned mean SQNR %s dB >= PTQ's %s dB", dB(*f.MeanSQNR), dB(*p.MeanSQNR))
@@ -668,7 +684,7 @@ func judge(criterion string, p, f figures) (bool, string) {
 // float model's outputs) are compared with the float model's (tune.Error:
 // SQNR over all samples); a tensor V of the float model is read in a QDQ
 // model as its quantized form V_dequantized when there is one (tune.Match).
-func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.Model, eval tune.EvalData, progress func(done int)) ([]figures, error) {
+func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.Model, eval tune.EvalData, probs bool, progress func(done int)) ([]figures, error) {
 	names := eval.Tensors
 	if len(names) == 0 {
 		for _, v := range float.Graph.Outputs {
@@ -703,6 +719,8 @@ func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.
 	for k := range errs {
 		errs[k] = make([]tune.Error, len(names))
 	}
+	kl := make([]bernoulliKL, len(cands))
+	positives := 0
 	tallies := make([]evaluate.Tally, len(models))
 	for s := 0; s < eval.Source.Len(); s++ {
 		sample, err := eval.Source.Sample(s)
@@ -717,6 +735,11 @@ func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.
 			}
 			if i == 0 {
 				ref = out
+				if probs {
+					for _, n := range names {
+						positives += countAbove(out[found[0][n]], 0.5)
+					}
+				}
 			} else {
 				for j, n := range names {
 					got, want := out[found[i][n]], ref[found[0][n]]
@@ -725,6 +748,11 @@ func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.
 					}
 					if err := errs[i-1][j].Add(got, want); err != nil {
 						return nil, fmt.Errorf("sample %d, %s model, tensor %q: %w", s, modelName(i), n, err)
+					}
+					if probs {
+						if err := kl[i-1].add(got, want); err != nil {
+							return nil, fmt.Errorf("sample %d, %s model, tensor %q: %w", s, modelName(i), n, err)
+						}
 					}
 				}
 			}
@@ -743,6 +771,9 @@ func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.
 		}
 	}
 	figs := make([]figures, len(models))
+	if probs {
+		figs[0].Positives = &positives
+	}
 	for i := range models {
 		if eval.Labels != nil {
 			t := tallies[i].Accuracy().Top1
@@ -762,9 +793,57 @@ func measureCandidates(backend tune.Backend, float *graph.Model, cands []*graph.
 		}
 		mean, low := tune.Num(sum/float64(len(names))), tune.Num(lowest)
 		figs[i].MeanSQNR, figs[i].MinSQNR = &mean, &low
+		if probs {
+			m := kl[i-1].mean()
+			figs[i].MeanKL = &m
+		}
 	}
 	return figs, nil
 }
+
+// bernoulliKL accumulates KL(want || got) of element-wise probabilities:
+// w log(w / g) + (1 - w) log((1 - w) / (1 - g)), both clamped to
+// [1e-7, 1 - 1e-7] as the bce loss clamps them.
+type bernoulliKL struct {
+	sum float64
+	n   int
+}
+
+func (k *bernoulliKL) add(got, want *graph.Tensor) error {
+	g, err := got.Float32s()
+	if err != nil {
+		return err
+	}
+	w, err := want.Float32s()
+	if err != nil {
+		return err
+	}
+	if len(g) != len(w) {
+		return fmt.Errorf("%d values against the float model's %d", len(g), len(w))
+	}
+	const eps = 1e-7
+	for i := range g {
+		q := min(max(float64(g[i]), eps), 1-eps)
+		p := min(max(float64(w[i]), eps), 1-eps)
+		k.sum += p*math.Log(p/q) + (1-p)*math.Log((1-p)/(1-q))
+	}
+	k.n += len(g)
+	return nil
+}
+
+// countAbove counts the elements of t above x (none when t is not float).
+func countAbove(t *graph.Tensor, x float32) int {
+	v, _ := t.Float32s()
+	n := 0
+	for _, e := range v {
+		if e > x {
+			n++
+		}
+	}
+	return n
+}
+
+func (k *bernoulliKL) mean() float64 { return k.sum / float64(max(k.n, 1)) }
 
 func modelName(i int) string {
 	if i == 0 {

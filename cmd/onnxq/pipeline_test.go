@@ -328,3 +328,27 @@ func TestQuantizeChoosesTheLossByOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgeProbabilities checks the keep rule for probability outputs:
+// the lower mean Bernoulli KL wins, unless the float model detects nothing
+// on the evaluation data (no element above 0.5), where a model that
+// predicts nothing looks best and the PTQ model is kept.
+func TestJudgeProbabilities(t *testing.T) {
+	fig := func(kl float64) figures { return figures{MeanKL: &kl} }
+	positives := func(n int) figures { return figures{Positives: &n} }
+	for _, c := range []struct {
+		name      string
+		float     figures
+		ptq, tune float64
+		keep      bool
+	}{
+		{"fine-tuned closer", positives(120), 3e-3, 1e-3, true},
+		{"fine-tuned farther", positives(120), 1e-3, 3e-3, false},
+		{"nothing detected", positives(0), 3.7e-10, 2.8e-10, false},
+	} {
+		keep, why := judge("bernoulli_kl", c.float, fig(c.ptq), fig(c.tune))
+		if keep != c.keep || why == "" {
+			t.Errorf("%s: keep fine-tuned %v (%s), want %v", c.name, keep, why, c.keep)
+		}
+	}
+}

@@ -33,12 +33,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/onnxq/onnxq/dataset"
 	"github.com/onnxq/onnxq/engine/ort"
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/scripts/internal/childproc"
 )
 
 // benchCase is one model with its data and sample count.
@@ -61,11 +60,7 @@ var cases = []benchCase{
 }
 
 // run is one measured process.
-type run struct {
-	Wall    float64 `json:"wall_seconds"`
-	CPU     float64 `json:"cpu_seconds"` // user + system
-	PeakRSS int64   `json:"peak_rss_bytes"`
-}
+type run = childproc.Usage
 
 // result is one case measured on both sides.
 type result struct {
@@ -160,42 +155,13 @@ func benchAll(bin, lib, jsonOut, only string, reps int) error {
 }
 
 // measureBest runs cmd reps times and keeps the least CPU time and wall
-// time (on a shared machine the slower runs measure the neighbours) and
-// the largest peak RSS.
+// time and the largest peak RSS (childproc.Best).
 func measureBest(cmd *exec.Cmd, reps int) (run, error) {
-	var best run
-	for i := 0; i < max(reps, 1); i++ {
+	return childproc.Best(func() *exec.Cmd {
 		c := exec.Command(cmd.Args[0], cmd.Args[1:]...)
 		c.Env = cmd.Env
-		r, err := measure(c)
-		if err != nil {
-			return run{}, err
-		}
-		if i == 0 {
-			best = r
-		}
-		best.Wall, best.CPU = min(best.Wall, r.Wall), min(best.CPU, r.CPU)
-		best.PeakRSS = max(best.PeakRSS, r.PeakRSS)
-	}
-	return best, nil
-}
-
-// measure runs cmd and returns its wall time, CPU time and peak RSS.
-func measure(cmd *exec.Cmd) (run, error) {
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start).Seconds()
-	if err != nil {
-		return run{}, fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, errb.String())
-	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return run{}, fmt.Errorf("no resource usage for %s", cmd.Args[0])
-	}
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	return run{Wall: wall, CPU: cpu, PeakRSS: ru.Maxrss * 1024}, nil // ru_maxrss is in KiB on Linux
+		return c
+	}, reps, nil)
 }
 
 // ortCmd runs a model in ONNX Runtime over the samples (one thread).

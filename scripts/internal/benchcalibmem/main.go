@@ -34,10 +34,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/scripts/internal/childproc"
 )
 
 // budget is issue 7's limit on the peak RSS, in bytes.
@@ -53,14 +52,12 @@ const (
 
 // run is one measured configuration.
 type run struct {
-	Command    string  `json:"command"`    // calibrate or insert-qdq
-	GOMAXPROCS int     `json:"gomaxprocs"` // as the child saw it
-	Samples    int     `json:"samples"`
-	Args       string  `json:"args"` // the command line, for rerunning it
-	Wall       float64 `json:"wall_seconds"`
-	CPU        float64 `json:"cpu_seconds"` // user + system
-	PeakRSS    int64   `json:"peak_rss_bytes"`
-	OfBudget   float64 `json:"of_1gb"` // PeakRSS / 10^9
+	Command    string `json:"command"`    // calibrate or insert-qdq
+	GOMAXPROCS int    `json:"gomaxprocs"` // as the child saw it
+	Samples    int    `json:"samples"`
+	Args       string `json:"args"` // the command line, for rerunning it
+	childproc.Usage
+	OfBudget float64 `json:"of_1gb"` // PeakRSS / 10^9
 }
 
 func main() {
@@ -143,22 +140,20 @@ func measureCase(bin, command string, procs, n int, model, data, tmp string, rep
 	env := append(withoutGOMAXPROCS(os.Environ()), fmt.Sprintf("GOMAXPROCS=%d", procs))
 	r := run{Command: command, GOMAXPROCS: procs, Samples: n,
 		Args: fmt.Sprintf("GOMAXPROCS=%d onnxq %s", procs, strings.Join(args, " "))}
-	for i := 0; i < max(reps, 1); i++ {
+	u, err := childproc.Best(func() *exec.Cmd {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
-		m, err := measure(cmd)
-		if err != nil {
-			return run{}, err
-		}
+		return cmd
+	}, reps, func() error {
 		if err := check(); err != nil {
-			return run{}, fmt.Errorf("%s: %w", r.Args, err)
+			return fmt.Errorf("%s: %w", r.Args, err)
 		}
-		if i == 0 {
-			r.Wall, r.CPU = m.Wall, m.CPU
-		}
-		r.Wall, r.CPU = min(r.Wall, m.Wall), min(r.CPU, m.CPU)
-		r.PeakRSS = max(r.PeakRSS, m.PeakRSS)
+		return nil
+	})
+	if err != nil {
+		return run{}, err
 	}
+	r.Usage = u
 	r.OfBudget = float64(r.PeakRSS) / budget
 	return r, nil
 }
@@ -196,24 +191,6 @@ func withoutGOMAXPROCS(env []string) []string {
 		}
 	}
 	return out
-}
-
-// measure runs cmd and returns its wall time, CPU time and peak RSS.
-func measure(cmd *exec.Cmd) (run, error) {
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start).Seconds()
-	if err != nil {
-		return run{}, fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, errb.String())
-	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return run{}, fmt.Errorf("no resource usage for %s", cmd.Args[0])
-	}
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	return run{Wall: wall, CPU: cpu, PeakRSS: ru.Maxrss * 1024}, nil // ru_maxrss is in KiB on Linux
 }
 
 func printTable(results []run) {

@@ -114,15 +114,28 @@ func hasCommand(bin, name string) bool {
 	return exec.Command(bin, name, "--help").Run() == nil
 }
 
-// reportMethod returns the calibration method an insert-qdq report names
-// ("?" if it cannot be read).
+// reportMethod returns the calibration method an insert-qdq report, or a
+// quantize report (stages.ptq.method, kept: which candidate was written),
+// names ("?" if it cannot be read).
 func reportMethod(path string) string {
 	var rep struct {
 		Method string `json:"method"`
+		Kept   string `json:"kept"`
+		Stages struct {
+			PTQ struct {
+				Method string `json:"method"`
+			} `json:"ptq"`
+		} `json:"stages"`
 	}
 	b, err := os.ReadFile(path)
-	if err != nil || json.Unmarshal(b, &rep) != nil || rep.Method == "" {
+	if err != nil || json.Unmarshal(b, &rep) != nil {
 		return "?"
 	}
-	return rep.Method
+	switch {
+	case rep.Method != "":
+		return rep.Method
+	case rep.Stages.PTQ.Method != "":
+		return rep.Stages.PTQ.Method + ", kept " + rep.Kept
+	}
+	return "?"
 }
