@@ -208,8 +208,8 @@ type measureStage struct {
 // labels, and for a quantized model the SQNR of every measured tensor
 // against the float model's, their mean and lowest.
 type figures struct {
-	Top1     *float64                   `json:"top1,omitempty"`
-	MeanSQNR *tune.Num                  `json:"mean_sqnr_db,omitempty"`
+	Top1     *float64  `json:"top1,omitempty"`
+	MeanSQNR *tune.Num `json:"mean_sqnr_db,omitempty"`
 	// MeanKL is the mean Bernoulli KL divergence of the candidate's
 	// measured tensors from the float model's, element by element, when
 	// they are probabilities (a sigmoid map, distilled with bce).
@@ -217,9 +217,9 @@ type figures struct {
 	// Positives counts, for the float model with probabilities, the
 	// measured elements above 0.5: with none, the data cannot show
 	// whether a candidate keeps what the model detects.
-	Positives *int `json:"positive_elements,omitempty"`
-	MinSQNR  *tune.Num                  `json:"min_sqnr_db,omitempty"`
-	Tensors  map[string]tune.ErrorStats `json:"tensors,omitempty"`
+	Positives *int                       `json:"positive_elements,omitempty"`
+	MinSQNR   *tune.Num                  `json:"min_sqnr_db,omitempty"`
+	Tensors   map[string]tune.ErrorStats `json:"tensors,omitempty"`
 }
 
 // quantizeReport is the --report JSON.
