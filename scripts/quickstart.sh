@@ -7,8 +7,11 @@
 #                                and SHA-256-checked in testdata/models/.cache/)
 # 2. go build                    the static onnxq binary (CGO_ENABLED=0) at the
 #                                repository root
-# 3. onnxq insert-qdq            quantize mnist-7 (ONNX model zoo MNIST CNN) to
-#                                int8 QDQ, calibrated on 200 MNIST training images
+# 3. onnxq quantize              quantize mnist-7 (ONNX model zoo MNIST CNN) to
+#                                int8 QDQ: calibrated on 200 MNIST training images,
+#                                distilled from the float model on 160 of them, the
+#                                better of PTQ and distilled kept (judged on the
+#                                other 40), exported
 # 4. onnxq eval                  top-1 of the float and the quantized model on
 #                                the 10,000 MNIST test images
 # 5. onnxq inspect               what the quantized model holds
@@ -33,8 +36,8 @@ DATA=testdata/models/.cache
 OUT=out/quickstart
 mkdir -p "$OUT"
 
-step "./onnxq insert-qdq mnist-7.onnx (200 calibration images)"
-./onnxq insert-qdq "$DATA/mnist-7.onnx" \
+step "./onnxq quantize mnist-7.onnx (200 calibration images)"
+./onnxq quantize "$DATA/mnist-7.onnx" \
 	--calib "$DATA/mnist/train-images-idx3-ubyte.gz" --preprocess mnist-7 --limit 200 \
 	-o "$OUT/mnist-7.qdq.onnx" --report "$OUT/mnist-7.report.json"
 
