@@ -153,8 +153,35 @@ func TestImageModels(t *testing.T) {
 			default:
 				t.Logf("NOTE: no mixed-precision model beat the baseline: %s", res.Why)
 			}
+			checkInt8FloatSearch(t, s, budget)
 		})
 	}
+}
+
+// checkInt8FloatSearch runs the search with int8 and float only: after the
+// baseline (a prefix of the ranking in float), every layer it keeps in
+// float is tried in int8 once, largest first, and kept in int8 when the
+// model still keeps the budget and is smaller; the result keeps the budget
+// and is no larger than the baseline.
+func checkInt8FloatSearch(t *testing.T, s *Session, budget float64) {
+	t.Helper()
+	res, err := Search(s, SearchOptions{Budget: Budget{MinSQNR: &budget}, Precisions: []Precision{Int8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refined := 0
+	for _, st := range res.Steps {
+		if st.Search == "refine" {
+			refined++
+		}
+	}
+	if refined != res.BaselineFloats {
+		t.Errorf("int8/float search: %d refinement steps for %d baseline float layers", refined, res.BaselineFloats)
+	}
+	if !res.Budget.Meets(res.Measurement, res.FloatTop1) || res.Measurement.Size > res.Baseline.Size {
+		t.Errorf("int8/float search: chose %d bytes at %.2f dB (budget %.0f dB), baseline %d bytes", res.Measurement.Size, float64(res.Measurement.SQNR), budget, res.Baseline.Size)
+	}
+	t.Logf("int8/float search: %s", res.Why)
 }
 
 // checkCompare quantizes the model with insert-qdq's flow and compares

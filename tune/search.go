@@ -3,6 +3,7 @@ package tune
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -199,7 +200,31 @@ func Search(s *Session, opts SearchOptions) (*SearchResult, error) {
 		}
 	}
 	if !mixedAllowed {
-		res.Why = fmt.Sprintf("only int8 and float are allowed: the int8 model with the %d most sensitive layer(s) in float is the cheapest that keeps the budget", baseK)
+		// The baseline keeps a prefix of the ranking in float; some of
+		// those layers may not be needed once the others are float.
+		// Each is tried in int8, the largest first, and stays int8 when
+		// the model still keeps the budget and is smaller (quantizing a
+		// small layer can cost more in Q/DQ nodes than it saves).
+		c := baseChoice(baseK)
+		back := 0
+		for _, name := range largestFirst(s, ranking[:baseK]) {
+			c[name] = Int8
+			st, v, err := measure("refine", back+1, "", c)
+			if err != nil {
+				return nil, err
+			}
+			if !st.Meets || st.Size >= best.Size {
+				c[name] = Float
+				continue
+			}
+			back++
+			best, bestV = st, v
+		}
+		if back > 0 {
+			res.Why = fmt.Sprintf("only int8 and float are allowed: of the %d most sensitive layer(s) that the int8 baseline keeps in float, %d could go back to int8 (tried largest first) with the model still keeping the budget, at %d bytes against the baseline's %d", baseK, back, best.Size, base.Size)
+		} else {
+			res.Why = fmt.Sprintf("only int8 and float are allowed: the int8 model with the %d most sensitive layer(s) in float is the cheapest that keeps the budget", baseK)
+		}
 	} else {
 		// Up from the cheapest model.
 		seq := greedySequence(s, allowed, noise)
@@ -478,6 +503,24 @@ func rankByNoise(s *Session, noise map[string]map[Precision][]float64) []string 
 	}
 	sort.SliceStable(names, func(i, j int) bool { return worst[names[i]] > worst[names[j]] })
 	return names
+}
+
+// largestFirst orders the named layers by weight elements, then by output
+// elements, largest first (ties in the given order).
+func largestFirst(s *Session, names []string) []string {
+	byName := map[string]Layer{}
+	for _, l := range s.Layers {
+		byName[l.Name] = l
+	}
+	out := slices.Clone(names)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := byName[out[i]], byName[out[j]]
+		if a.Params != b.Params {
+			return a.Params > b.Params
+		}
+		return a.Outputs > b.Outputs
+	})
+	return out
 }
 
 // greedySequence returns the models of the greedy upgrade path: from
