@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/onnxq/onnxq/engine/ort"
@@ -114,7 +115,7 @@ func runCmd(args []string) error {
 		mm := man.Models[i]
 		cands := []candidate{{ID: "float", Tool: "float", Path: mm.Float}}
 		cands = append(cands, ortCandidates(ortRes, bm.Name)...)
-		for _, v := range onnxqVariantsFor(*bin, *reuse, qdir, mm.Name) {
+		for _, v := range onnxqVariantsFor(*bin, *reuse, qdir, mm) {
 			r := onnxqRes[mm.Name][v.ID]
 			cands = append(cands, candidate{ID: v.ID, Tool: "onnxq", Path: r.Output, Quant: &r})
 		}
@@ -162,7 +163,7 @@ func quantizeAll(bin string, man *manifest, qdir, only string, reuse bool) (map[
 	}
 	for _, mm := range man.Models {
 		if selected(only, mm.Name) {
-			res[mm.Name] = runOnnxq(bin, mm, qdir, onnxqVariantsFor(bin, false, qdir, mm.Name))
+			res[mm.Name] = runOnnxq(bin, mm, qdir, onnxqVariantsFor(bin, false, qdir, mm))
 		}
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
@@ -172,18 +173,30 @@ func quantizeAll(bin string, man *manifest, qdir, only string, reuse bool) (map[
 	return res, onnxio.WriteFileAtomic(path, append(b, '\n'))
 }
 
-// onnxqVariantsFor returns the onnxq variants to run: insert-qdq's, and
-// the one-command `onnxq quantize` with its defaults when the binary has
-// it (with reuse: when an earlier run made its model).
-func onnxqVariantsFor(bin string, reuse bool, qdir, model string) []onnxqVariant {
+// onnxqVariantsFor returns the onnxq variants to run: insert-qdq's, its
+// int8/float budget search where the model has budget photos, and the
+// one-command `onnxq quantize` with its defaults when the binary has it
+// (with reuse: the variants an earlier run made models for).
+func onnxqVariantsFor(bin string, reuse bool, qdir string, mm manifestModel) []onnxqVariant {
 	vs := slices.Clone(onnxqVariants)
-	q := onnxqVariant{ID: "onnxq-quantize", Command: "quantize"}
-	if reuse {
-		if _, err := os.Stat(filepath.Join(qdir, model+"."+q.ID+".onnx")); err == nil {
-			vs = append(vs, q)
+	var extra []onnxqVariant
+	if mm.Budget != "" {
+		i := slices.IndexFunc(benchModels, func(b benchModel) bool { return b.Name == mm.Name })
+		b := benchModels[i].Budget
+		extra = append(extra, onnxqVariant{ID: "onnxq-budget", Command: "insert-qdq", Args: []string{
+			"--eval", mm.Budget, "--min-sqnr", strconv.FormatFloat(b.MinSQNR, 'g', -1, 64),
+			"--precisions", "int8,float", "--sensitivity-samples", "1"}})
+	}
+	if reuse || hasCommand(bin, "quantize") {
+		extra = append(extra, onnxqVariant{ID: "onnxq-quantize", Command: "quantize"})
+	}
+	for _, v := range extra {
+		if reuse {
+			if _, err := os.Stat(filepath.Join(qdir, mm.Name+"."+v.ID+".onnx")); err != nil {
+				continue
+			}
 		}
-	} else if hasCommand(bin, "quantize") {
-		vs = append(vs, q)
+		vs = append(vs, v)
 	}
 	return vs
 }

@@ -34,6 +34,19 @@ type benchModel struct {
 	Preprocessing string
 	// ScoreOutputs are the score logits of a faces model.
 	ScoreOutputs []string
+	// Budget, when set, adds the variant onnxq-budget: insert-qdq's
+	// int8/float budget search measured on other photos than the
+	// held-out ones.
+	Budget *budgetSpec
+}
+
+// budgetSpec is the onnxq-budget variant of a model: `insert-qdq
+// --min-sqnr MinSQNR --precisions int8,float`, the budget measured on
+// Photos (files of the photos27 reference item that are neither
+// calibration nor held-out photos).
+type budgetSpec struct {
+	Photos  []string
+	MinSQNR float64
 }
 
 // calibPhotos is how many of the photos (in sorted file-name order) the
@@ -67,7 +80,9 @@ func preset(name string) *dataset.ImagePreprocess {
 // benchModels lists the models in table order.
 var benchModels = []benchModel{
 	{Name: "ppocr-det", Input: "x", Task: textMap, Image: ppocrPreset(),
-		Preprocessing: "preset ppocr-det (BGR, ImageNet mean/std, NCHW) with a fixed 640x640 bilinear resize (stretched)"},
+		Preprocessing: "preset ppocr-det (BGR, ImageNet mean/std, NCHW) with a fixed 640x640 bilinear resize (stretched)",
+		// The OpenCV sample photos with the most text in them.
+		Budget: &budgetSpec{Photos: []string{"board.jpg", "licenseplate_motion.jpg", "sudoku.png", "text_defocus.jpg"}, MinSQNR: 24}},
 	{Name: "blazeface-front", Input: "input:0", Task: faces, Image: preset("blazeface-front"),
 		Preprocessing: "preset blazeface-front (RGB stretched to 128x128, values in [-1, 1], NHWC)",
 		ScoreOutputs:  []string{"Identity:0", "Identity_1:0"}},

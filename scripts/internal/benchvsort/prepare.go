@@ -33,6 +33,10 @@ type manifestModel struct {
 	CalibFrom     []string `json:"calib_from"`
 	EvalFrom      []string `json:"eval_from"`
 	Preprocessing string   `json:"preprocessing"`
+	// Budget is the .npz the onnxq-budget variant measures its budget
+	// on (benchModel.Budget), made from BudgetFrom.
+	Budget     string   `json:"budget,omitempty"`
+	BudgetFrom []string `json:"budget_from,omitempty"`
 }
 
 const manifestName = "manifest.json"
@@ -68,6 +72,16 @@ func prepare(dir, td string) error {
 			}
 			if mm.EvalSamples, err = writeImages(mm.Eval, photos[calibPhotos:], *bm.Image); err != nil {
 				return fmt.Errorf("%s: %w", bm.Name, err)
+			}
+			if b := bm.Budget; b != nil {
+				var paths []string
+				for _, f := range b.Photos {
+					paths = append(paths, filepath.Join(td, "photos27", f))
+				}
+				mm.Budget, mm.BudgetFrom = filepath.Join(dataDir, bm.Name+".budget.npz"), b.Photos
+				if _, err := writeImages(mm.Budget, paths, *bm.Image); err != nil {
+					return fmt.Errorf("%s: budget photos: %w (run scripts/fetch-testdata.sh)", bm.Name, err)
+				}
 			}
 		} else {
 			if err := prepareMNIST(&mm, td, dataDir); err != nil {

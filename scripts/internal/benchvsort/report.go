@@ -363,7 +363,7 @@ func printSummary(w io.Writer, models []modelReport) {
 	fmt.Fprintln(w, "for the same method (U8S8, per-channel weights): min-max and entropy. onnxq = insert-qdq's defaults.")
 	fmt.Fprintln(w)
 	rows := [][]string{{"model", "metric", "float+noise", "ORT default", "ORT best", "onnxq", "onnxq best",
-		"int8/float ORT default", "int8/float ORT best", "int8/float onnxq", "quant time minmax", "quant time entropy",
+		"int8/float ORT default", "int8/float ORT best", "int8/float onnxq", "int8/float onnxq best", "quant time minmax", "quant time entropy",
 		"peak RSS minmax", "peak RSS entropy"}}
 	for _, mr := range models {
 		bm := benchModels[slicesIndex(mr.Name)]
@@ -402,7 +402,7 @@ func printSummary(w io.Writer, models []modelReport) {
 		wall := func(r *runResult) float64 { return r.WallS }
 		rss := func(r *runResult) float64 { return r.PeakRSSMB }
 		rows = append(rows, []string{mr.Name, name, val(byID["float+noise"]), val(byID[ortDefault]), withID(bestO),
-			val(byID["onnxq"]), withID(bestQ), lat(byID[ortDefault]), lat(bestO), lat(byID["onnxq"]),
+			val(byID["onnxq"]), withID(bestQ), lat(byID[ortDefault]), lat(bestO), lat(byID["onnxq"]), lat(bestQ),
 			cost("onnxq-minmax", counterpart["onnxq-minmax"], wall), cost("onnxq-entropy", counterpart["onnxq-entropy"], wall),
 			cost("onnxq-minmax", counterpart["onnxq-minmax"], rss), cost("onnxq-entropy", counterpart["onnxq-entropy"], rss)})
 	}
