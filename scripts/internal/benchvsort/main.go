@@ -175,8 +175,9 @@ func quantizeAll(bin string, man *manifest, qdir, only string, reuse bool) (map[
 
 // onnxqVariantsFor returns the onnxq variants to run: insert-qdq's, its
 // int8/float budget search where the model has budget photos, and the
-// one-command `onnxq quantize` with its defaults when the binary has it
-// (with reuse: the variants an earlier run made models for).
+// one-command `onnxq quantize` when the binary has it, with its defaults
+// and with that budget (with reuse: the variants an earlier run made
+// models for).
 func onnxqVariantsFor(bin string, reuse bool, qdir string, mm manifestModel) []onnxqVariant {
 	vs := slices.Clone(onnxqVariants)
 	var extra []onnxqVariant
@@ -189,6 +190,11 @@ func onnxqVariantsFor(bin string, reuse bool, qdir string, mm manifestModel) []o
 	}
 	if reuse || hasCommand(bin, "quantize") {
 		extra = append(extra, onnxqVariant{ID: "onnxq-quantize", Command: "quantize"})
+		if len(extra) > 1 {
+			// The one command with the budget of onnxq-budget: fine-tuned
+			// on the calibration photos, judged on the budget photos.
+			extra = append(extra, onnxqVariant{ID: "onnxq-quantize-budget", Command: "quantize", Args: extra[0].Args})
+		}
 	}
 	for _, v := range extra {
 		if reuse {
