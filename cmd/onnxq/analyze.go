@@ -41,6 +41,24 @@ func measureFlags() []cli.Flag {
 
 // openEval opens the evaluation data of model m; without --eval it is the
 // calibration data, without labels.
+// openCalibEval checks m's nodes against cfg and opens the calibration
+// data (--calib) and the evaluation data (--eval, or the calibration
+// samples), with a description of the latter. in names the model.
+func openCalibEval(c *cli.Context, m *graph.Model, in string, cfg ptq.Config) (dataset.Source, tune.EvalData, string, error) {
+	if err := ptq.CheckNodes(m, cfg); err != nil {
+		return nil, tune.EvalData{}, "", userErrorf("%s: %v", in, err)
+	}
+	calib, _, err := openData(c, "calib", m, "")
+	if err != nil {
+		return nil, tune.EvalData{}, "", err
+	}
+	eval, desc, err := openEval(c, m, calib)
+	if err != nil {
+		return nil, tune.EvalData{}, "", err
+	}
+	return calib, eval, desc, nil
+}
+
 func openEval(c *cli.Context, m *graph.Model, calib dataset.Source) (tune.EvalData, string, error) {
 	path := c.String("eval")
 	if path == "" {
@@ -200,14 +218,7 @@ func analyzeAction(c *cli.Context) error {
 	if cfg.WeightBits != 8 || cfg.ActBits != 8 {
 		return userErrorf("analyze sets the bit widths itself (--precision): the config's weight_bits and act_bits must be 8")
 	}
-	if err := ptq.CheckNodes(m, cfg); err != nil {
-		return userErrorf("%s: %v", in, err)
-	}
-	calib, _, err := openData(c, "calib", m, "")
-	if err != nil {
-		return err
-	}
-	eval, evalDesc, err := openEval(c, m, calib)
+	calib, eval, evalDesc, err := openCalibEval(c, m, in, cfg)
 	if err != nil {
 		return err
 	}

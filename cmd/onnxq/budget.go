@@ -88,14 +88,7 @@ func budgetAction(c *cli.Context) error {
 	if err := budgetBits(cfg); err != nil {
 		return err
 	}
-	if err := ptq.CheckNodes(m, cfg); err != nil {
-		return userErrorf("%s: %v", in, err)
-	}
-	calib, _, err := openData(c, "calib", m, "")
-	if err != nil {
-		return err
-	}
-	eval, evalDesc, err := openEval(c, m, calib)
+	calib, eval, evalDesc, err := openCalibEval(c, m, in, cfg)
 	if err != nil {
 		return err
 	}
