@@ -30,6 +30,8 @@ type FileConfig struct {
 	WeightBits           int                   `json:"weight_bits,omitempty"`
 	ActBits              int                   `json:"act_bits,omitempty"`
 	SymmetricActivations *bool                 `json:"symmetric_activations,omitempty"`
+	WeightMethod         string                `json:"weight_method,omitempty"`
+	Placement            string                `json:"placement,omitempty"`
 	ExcludeNodes         []string              `json:"exclude_nodes,omitempty"`
 	ExcludeOps           []string              `json:"exclude_ops,omitempty"`
 	Nodes                map[string]NodeConfig `json:"nodes,omitempty"`
@@ -87,6 +89,22 @@ func (fc *FileConfig) Apply(cfg *Config) error {
 	}
 	if fc.SymmetricActivations != nil {
 		cfg.SymmetricActivations = *fc.SymmetricActivations
+	}
+	if fc.WeightMethod != "" {
+		switch m := WeightMethod(fc.WeightMethod); m {
+		case WeightMinMax, WeightMSE:
+			cfg.WeightMethod = m
+		default:
+			return fmt.Errorf("config weight_method %q: want minmax or mse", fc.WeightMethod)
+		}
+	}
+	if fc.Placement != "" {
+		switch p := rewrite.Placement(fc.Placement); p {
+		case rewrite.PlaceBalanced, rewrite.PlaceSpeed, rewrite.PlaceSize:
+			cfg.Placement = p
+		default:
+			return fmt.Errorf("config placement %q: want balanced, speed or size", fc.Placement)
+		}
 	}
 	cfg.ExcludeNodes = append(cfg.ExcludeNodes, fc.ExcludeNodes...)
 	cfg.ExcludeOps = append(cfg.ExcludeOps, fc.ExcludeOps...)

@@ -378,6 +378,7 @@ func (s *Session) fileConfig(settings map[string]Setting, act16 map[string]bool)
 	fc := &ptq.FileConfig{
 		Method: string(c.Method), Percentile: c.Percentile, Target: string(c.Target),
 		PerChannel: &perChannel, WeightBits: c.WeightBits, ActBits: c.ActBits, SymmetricActivations: &sym,
+		WeightMethod: string(c.WeightMethod), Placement: string(c.Placement),
 		ExcludeNodes: append([]string{}, c.ExcludeNodes...), ExcludeOps: append([]string{}, c.ExcludeOps...),
 		Nodes: map[string]ptq.NodeConfig{},
 	}

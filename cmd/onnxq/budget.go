@@ -11,7 +11,6 @@ import (
 	"github.com/onnxq/onnxq/graph"
 	"github.com/onnxq/onnxq/ptq"
 	"github.com/onnxq/onnxq/report"
-	"github.com/onnxq/onnxq/rewrite"
 	"github.com/onnxq/onnxq/tune"
 )
 
@@ -119,7 +118,7 @@ func budgetAction(c *cli.Context) error {
 			fmt.Fprintf(w, ", top-1 %.2f%% (float %.2f%%)", 100**meas.Top1, 100**res.FloatTop1)
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "config: %s (insert-qdq --config %s%s reproduces the model)\n", cfgPath, cfgPath, extraFlags(cfg))
+		fmt.Fprintf(w, "config: %s (insert-qdq --config %s reproduces the model)\n", cfgPath, cfgPath)
 		if !rep.MeetsFinal {
 			fmt.Fprintf(w, "warning: the written model does not keep the budget (%s)\n", budget)
 		}
@@ -249,17 +248,4 @@ func saveBudgetFiles(c *cli.Context, in, out, evalDesc string, br *budgetRun) (s
 // report is the --report JSON of the run, whose config went to cfgPath.
 func (br *budgetRun) report(cfgPath string) budgetReport {
 	return budgetReport{Search: br.Search, Final: br.Final, MeetsFinal: br.Budget.Meets(br.Final, br.Search.FloatTop1), Config: cfgPath, Result: br.Result}
-}
-
-// extraFlags are the flags a run used that a config file cannot hold:
-// 'insert-qdq --config' needs them too to reproduce the model.
-func extraFlags(cfg ptq.Config) string {
-	var s string
-	if cfg.WeightMethod != "" && cfg.WeightMethod != ptq.WeightMinMax {
-		s += " --weight-method " + string(cfg.WeightMethod)
-	}
-	if cfg.Placement != "" && cfg.Placement != rewrite.PlaceBalanced {
-		s += " --placement " + string(cfg.Placement)
-	}
-	return s
 }
