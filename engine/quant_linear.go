@@ -2,9 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/quant"
 )
 
 // roundTo returns a function rounding a float32 to the precision of dt
@@ -116,18 +116,11 @@ func quantizeGeneral(ctx *Context, x, scale, zp *graph.Tensor, od graph.DType, l
 	lo, hi := od.IntRange()
 	y := make([]int64, len(q))
 	for i, v := range q {
-		r := math.RoundToEven(v)
+		var zi int64
 		if z != nil {
-			r += float64(z[l.index(i)])
+			zi = z[l.index(i)]
 		}
-		switch {
-		case r != r || r < float64(lo):
-			y[i] = lo
-		case r > float64(hi):
-			y[i] = hi
-		default:
-			y[i] = int64(r)
-		}
+		y[i] = quant.Saturate(v, zi, lo, hi)
 	}
 	return castInts(y, x.Shape, od)
 }

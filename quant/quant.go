@@ -123,21 +123,28 @@ func clampInt(v, lo, hi int64) int64 {
 
 // Quantize is ONNX QuantizeLinear for one value: saturate(round(x/scale)
 // + zero point) with round half to even, saturating to the full range of
-// dt (ONNX saturates to the type's range, not to a narrow range).
+// dt (ONNX saturates to the type's range, not to a narrow range). The
+// division is in float32, as ONNX Runtime and the reference implementation
+// do it.
 func Quantize(x, scale float32, zp int64, dt graph.DType) int64 {
 	lo, hi := dt.IntRange()
-	// ONNX Runtime and the reference implementation divide in float32.
-	q := math.RoundToEven(float64(x / scale))
-	if math.IsNaN(q) {
-		return clampInt(zp, lo, hi)
-	}
-	if q > float64(hi-zp) {
+	return Saturate(float64(x/scale), zp, lo, hi)
+}
+
+// Saturate is QuantizeLinear's integer step for a value q already divided
+// by its scale: round half to even, add the zero point, saturate to
+// [lo, hi]. NaN gives lo, as in ONNX Runtime's kernels (their maximum with
+// the lower bound drops a NaN). It is the one definition: onnxq's engine
+// runs its QuantizeLinear kernel with it.
+func Saturate(q float64, zp, lo, hi int64) int64 {
+	r := math.RoundToEven(q) + float64(zp)
+	switch {
+	case r != r || r < float64(lo):
+		return lo
+	case r > float64(hi):
 		return hi
 	}
-	if q < float64(lo-zp) {
-		return lo
-	}
-	return clampInt(int64(q)+zp, lo, hi)
+	return int64(r)
 }
 
 // Dequantize is ONNX DequantizeLinear for one value: (q - zp) * scale,

@@ -26,6 +26,9 @@ func TestQuantizeRoundsHalfToEvenAndSaturates(t *testing.T) {
 		{-9, 1, 0, graph.Int4, -8},
 		{20, 1, 0, graph.Uint4, 15},
 		{40000, 1, 0, graph.Int16, 32767},
+		{float32(math.NaN()), 1, 128, graph.Uint8, 0},   // NaN: the low end, as ONNX Runtime
+		{float32(math.Inf(1)), 1, 128, graph.Uint8, 255}, // infinities saturate
+		{float32(math.Inf(-1)), 1, 3, graph.Int8, -128},
 	}
 	for _, c := range cases {
 		if got := Quantize(c.x, c.scale, c.zp, c.dt); got != c.want {
