@@ -6,25 +6,19 @@ import (
 	"github.com/onnxq/onnxq/graph"
 )
 
-// transparentOps are the activations a quantized tensor passes through
-// without requantization: a runtime applies them by clamping the integer
-// values (Relu, Clip), so they neither break nor make a chain.
-var transparentOps = map[string]bool{"Relu": true, "Clip": true}
-
-// arithmeticOp reports whether n is element-wise arithmetic with a
-// quantization rule of its own: an operator that, quantized, requantizes
-// its result (Add, Mul, Sigmoid...). Heavy operators, data movement
-// (Share rules), pooling and transparent activations are not.
+// arithmeticOp reports whether n is element-wise arithmetic that
+// requantizes its result when quantized (its rule is Elementwise).
 func arithmeticOp(n *graph.Node, rules map[string]OpRule) bool {
-	r, ok := rules[n.OpType]
-	if !ok || n.Domain != "" || !r.Output || r.Share || r.ShareAll || heavyOps[n.OpType] || transparentOps[n.OpType] {
-		return false
-	}
-	return elementwiseOps[n.OpType]
+	return n.Domain == "" && rules[n.OpType].Elementwise
 }
 
-// elementwiseOps are the element-wise operators of the default rules.
-var elementwiseOps = map[string]bool{"Add": true, "Mul": true, "Sigmoid": true, "LeakyRelu": true}
+// transparent reports whether n is an activation a quantized tensor passes
+// through without requantization (an Absorbable rule: Relu, Clip; a
+// runtime applies it by clamping the integer values), so that it neither
+// breaks nor makes a chain.
+func transparent(n *graph.Node, rules map[string]OpRule) bool {
+	return n.Domain == "" && rules[n.OpType].Absorbable
+}
 
 // elementwiseChains returns the element-wise arithmetic nodes of m's main
 // graph joined by a chain edge, with the reason they stay in float. A chain
@@ -49,7 +43,7 @@ func elementwiseChains(m *graph.Model, rules map[string]OpRule) map[*graph.Node]
 			return into, false
 		}
 		for _, r := range uses[v] {
-			if transparentOps[r.OpType] && r.Input(0) == v && len(r.Outputs) == 1 {
+			if transparent(r, rules) && r.Input(0) == v && len(r.Outputs) == 1 {
 				var ok bool
 				if into, ok = readers(r.Output(0), depth+1, into); !ok {
 					return into, false

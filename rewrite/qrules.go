@@ -40,6 +40,10 @@ type OpRule struct {
 	// comes only from a quantized compute op, the pair is quantized as one,
 	// with Q/DQ after the activation and none between.
 	Absorbable bool
+	// Elementwise marks element-wise arithmetic that, quantized,
+	// requantizes its result (Add, Mul, Sigmoid...): balanced placement
+	// keeps chains of such operators in float (see elementwiseChains).
+	Elementwise bool
 }
 
 // DataInputs returns how many leading inputs a Share or ShareAll rule
@@ -82,10 +86,10 @@ var DefaultRules = map[string]OpRule{
 	"ConvTranspose":     {Inputs: convLike, WeightAxis: axis1, Output: true},
 	"Gemm":              {Inputs: convLike, WeightAxis: gemmAxis, Output: true},
 	"MatMul":            {Inputs: []InputRole{Activation, Weight}, WeightAxis: lastAxis, Output: true},
-	"Add":               {Inputs: actAct, Output: true},
-	"Mul":               {Inputs: actAct, Output: true},
-	"Sigmoid":           {Inputs: act1, Output: true},
-	"LeakyRelu":         {Inputs: act1, Output: true},
+	"Add":               {Inputs: actAct, Output: true, Elementwise: true},
+	"Mul":               {Inputs: actAct, Output: true, Elementwise: true},
+	"Sigmoid":           {Inputs: act1, Output: true, Elementwise: true},
+	"LeakyRelu":         {Inputs: act1, Output: true, Elementwise: true},
 	"Softmax":           {Inputs: act1, Output: true},
 	"GlobalAveragePool": {Inputs: act1, Output: true},
 	"AveragePool":       {Inputs: act1, Output: true},
