@@ -304,10 +304,8 @@ func (s *Session) resolve(c Choice) (map[string]Setting, ptq.Config, *ptq.FileCo
 }
 
 // ConfigOf returns the configuration a config file of this session
-// stands for: the session's base configuration (including what a config
-// file cannot hold, the weight method and the placement) with the file's
-// settings applied by fc.Apply. Node lists start empty: the file holds
-// the base's.
+// stands for: the session's base configuration with the file's settings
+// applied by fc.Apply. Node lists start empty: the file holds the base's.
 func (s *Session) ConfigOf(fc *ptq.FileConfig) (ptq.Config, error) {
 	cfg := s.Config
 	cfg.ExcludeNodes, cfg.ExcludeOps, cfg.Nodes, cfg.Progress = nil, nil, nil, nil
