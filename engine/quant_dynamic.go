@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/quant"
 )
 
 // dynamicQuantizeKernel is DynamicQuantizeLinear, following its function
@@ -32,8 +33,7 @@ func dynamicQuantizeKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, e
 		z := float32(0) - lo/scale
 		zp = uint8(math.RoundToEven(float64(min(max(z, 0), 255))))
 		for i, v := range x {
-			q := math.RoundToEven(float64(v/scale)) + float64(zp)
-			y[i] = uint8(min(max(q, 0), 255))
+			y[i] = uint8(quant.Quantize(v, scale, int64(zp), graph.Uint8))
 		}
 	}
 	return []*graph.Tensor{

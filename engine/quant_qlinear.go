@@ -2,9 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/quant"
 )
 
 // qlinearMatMulKernel is QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp,
@@ -36,21 +36,16 @@ func qlinearMatMulKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, err
 	if err != nil {
 		return nil, err
 	}
-	sy, err := scaleVector(ys, 1, "y_scale")
+	sy, zy, err := outputQuantizer(ys, yz)
 	if err != nil {
 		return nil, err
-	}
-	zy, err := yz.Int64s()
-	if err != nil || len(zy) != 1 {
-		return nil, fmt.Errorf("y_zero_point must be one integer")
 	}
 	lo, hi := yz.DType.IntRange()
 	y := make([]int64, len(c))
 	for e, v := range c {
 		row, col := (e/n)%m, e%n
-		mult := sa[row%len(sa)] * sb[col%len(sb)] / sy[0]
-		q := math.RoundToEven(float64(v)*float64(mult)) + float64(zy[0])
-		y[e] = int64(min(max(q, float64(lo)), float64(hi)))
+		mult := sa[row%len(sa)] * sb[col%len(sb)] / sy
+		y[e] = quant.Saturate(float64(v)*float64(mult), zy, lo, hi)
 	}
 	return oneErr(castInts(y, acc[0].Shape, yz.DType))
 }
@@ -90,13 +85,9 @@ func qlinearConvKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error
 	if err != nil {
 		return nil, err
 	}
-	sy, err := scaleVector(ys, 1, "y_scale")
+	sy, zy, err := outputQuantizer(ys, yz)
 	if err != nil {
 		return nil, err
-	}
-	zy, err := yz.Int64s()
-	if err != nil || len(zy) != 1 {
-		return nil, fmt.Errorf("y_zero_point must be one integer")
 	}
 	lo, hi := yz.DType.IntRange()
 	y := make([]int64, len(c))
@@ -106,14 +97,27 @@ func qlinearConvKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error
 		if bias != nil {
 			a += bias[ch]
 		}
-		mult := sx[0] * sw[ch%len(sw)] / sy[0]
-		q := math.RoundToEven(float64(a)*float64(mult)) + float64(zy[0])
-		y[e] = int64(min(max(q, float64(lo)), float64(hi)))
+		mult := sx[0] * sw[ch%len(sw)] / sy
+		y[e] = quant.Saturate(float64(a)*float64(mult), zy, lo, hi)
 	}
 	return oneErr(castInts(y, shape, yz.DType))
 }
 
 // scaleVector reads a scale that is one value or n values.
+// outputQuantizer reads a QLinear operator's y_scale and y_zero_point,
+// one of each.
+func outputQuantizer(ys, yz *graph.Tensor) (scale float32, zp int64, err error) {
+	sy, err := scaleVector(ys, 1, "y_scale")
+	if err != nil {
+		return 0, 0, err
+	}
+	z, err := yz.Int64s()
+	if err != nil || len(z) != 1 {
+		return 0, 0, fmt.Errorf("y_zero_point must be one integer")
+	}
+	return sy[0], z[0], nil
+}
+
 func scaleVector(t *graph.Tensor, n int, what string) ([]float32, error) {
 	f, err := t.Float32s()
 	if err != nil {
