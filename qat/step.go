@@ -81,7 +81,6 @@ func lossInputs(model *graph.Model, loss string) map[string]bool {
 		}
 	}
 	seen := map[string]bool{}
-	var visitGraph func(g *graph.Graph)
 	var visit func(v *graph.Value)
 	visit = func(v *graph.Value) {
 		if v == nil || seen[v.Name] {
@@ -92,20 +91,11 @@ func lossInputs(model *graph.Model, loss string) map[string]bool {
 			for _, in := range v.Producer.Inputs {
 				visit(in)
 			}
+			// A subgraph may read outer values its node does not list.
 			for _, sg := range v.Producer.Subgraphs {
-				visitGraph(sg)
-			}
-		}
-	}
-	// A subgraph may read values of the outer scope that its node does not
-	// list as inputs: everything it reads counts.
-	visitGraph = func(g *graph.Graph) {
-		for _, n := range g.Nodes {
-			for _, in := range n.Inputs {
-				visit(in)
-			}
-			for _, sg := range n.Subgraphs {
-				visitGraph(sg)
+				for _, o := range sg.OuterValues() {
+					visit(o)
+				}
 			}
 		}
 	}
@@ -128,8 +118,9 @@ func (t *trainer) lowering(batch []int, feeds []map[string]*graph.Tensor) (*lowe
 	if t.cfg.Accumulate || t.rebatchErr != nil {
 		n = 1
 	}
+	shapes := feedShapes(feeds[0])
 	lw := t.lowerings[n]
-	if lw != nil && lw.shapes != feedShapes(feeds[0]) {
+	if lw != nil && lw.shapes != shapes {
 		// Samples of another size (images kept at their own aspect):
 		// the lowering has the old shapes built in.
 		if lw == t.cur {
@@ -156,7 +147,7 @@ func (t *trainer) lowering(batch []int, feeds []map[string]*graph.Tensor) (*lowe
 		if t.lowerings == nil {
 			t.lowerings = map[int]*lowered{}
 		}
-		lw.shapes = feedShapes(feeds[0])
+		lw.shapes = shapes
 		t.lowerings[n] = lw
 	}
 	if lw != t.cur {

@@ -303,11 +303,11 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 	step := startStep
 	for epoch := step / stepsPerEpoch; epoch < cfg.Epochs; epoch++ {
 		// Bit widths, scales and zero points are read at lowering: an epoch
-		// that changes the widths starts with fresh lowerings (after the
-		// trained values are written back, and before applyBits rescales
-		// them). Lowering only then keeps one lowering per batch size alive
-		// for the whole run (a PP-OCR lowering at 640x640 holds gigabytes).
-		t.writeBack()
+		// that changes the widths starts with fresh lowerings (the trained
+		// values were written back at the end of the last epoch, before
+		// applyBits rescales them). Lowering only then keeps one lowering
+		// per batch size alive for the whole run (a PP-OCR lowering at
+		// 640x640 holds gigabytes).
 		changed, err := t.applyBits(epoch)
 		if err != nil {
 			return nil, err
