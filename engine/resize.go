@@ -25,34 +25,41 @@ func checkResize(opset int64) func(*graph.Node) error {
 	}
 }
 
-func resizeForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-	p, err := newResizePlan(ctx, in)
-	if err != nil {
-		return nil, err
+// planKernels returns the forward and backward kernels of an operator
+// that resizes by a plan (Resize, Upsample): newPlan reads the plan from
+// the node and its inputs.
+func planKernels(newPlan func(*Context, []*graph.Tensor) (*resizePlan, error)) (Kernel, Gradient) {
+	forward := func(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+		p, err := newPlan(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		t, err := p.apply(in[0])
+		if err != nil {
+			return nil, err
+		}
+		return []*graph.Tensor{t}, nil
 	}
-	t, err := p.apply(in[0])
-	if err != nil {
-		return nil, err
-	}
-	return []*graph.Tensor{t}, nil
-}
-
-func resizeBackward(ctx *Context, in, out, dout []*graph.Tensor) ([]*graph.Tensor, error) {
-	grads := make([]*graph.Tensor, len(in))
-	if len(dout) == 0 || dout[0] == nil {
+	backward := func(ctx *Context, in, out, dout []*graph.Tensor) ([]*graph.Tensor, error) {
+		grads := make([]*graph.Tensor, len(in))
+		if len(dout) == 0 || dout[0] == nil {
+			return grads, nil
+		}
+		p, err := newPlan(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		dx, err := p.adjoint(dout[0])
+		if err != nil {
+			return nil, err
+		}
+		grads[0] = floatOut(in[0].DType, in[0].Shape, dx)
 		return grads, nil
 	}
-	p, err := newResizePlan(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	dx, err := p.adjoint(dout[0])
-	if err != nil {
-		return nil, err
-	}
-	grads[0] = floatOut(in[0].DType, in[0].Shape, dx)
-	return grads, nil
+	return forward, backward
 }
+
+var resizeForward, resizeBackward = planKernels(newResizePlan)
 
 // apply resizes x: nearest by an index map for any element type, linear
 // and cubic by separable float passes, one per resized axis.

@@ -55,31 +55,4 @@ func newUpsamplePlan(ctx *Context, in []*graph.Tensor) (*resizePlan, error) {
 	return planResize(a, in[0].Shape, nil, scales, nil)
 }
 
-func upsampleForward(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-	p, err := newUpsamplePlan(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	t, err := p.apply(in[0])
-	if err != nil {
-		return nil, err
-	}
-	return []*graph.Tensor{t}, nil
-}
-
-func upsampleBackward(ctx *Context, in, out, dout []*graph.Tensor) ([]*graph.Tensor, error) {
-	grads := make([]*graph.Tensor, len(in))
-	if len(dout) == 0 || dout[0] == nil {
-		return grads, nil
-	}
-	p, err := newUpsamplePlan(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	dx, err := p.adjoint(dout[0])
-	if err != nil {
-		return nil, err
-	}
-	grads[0] = floatOut(in[0].DType, in[0].Shape, dx)
-	return grads, nil
-}
+var upsampleForward, upsampleBackward = planKernels(newUpsamplePlan)
