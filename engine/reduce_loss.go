@@ -120,15 +120,26 @@ func (p *nllProblem) weightSum() float64 {
 	return s
 }
 
-func nllKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+// nllInputs reads the inputs of NegativeLogLikelihoodLoss and
+// SoftmaxCrossEntropyLoss (scores, target, optional weights): the problem
+// and the scores in float64.
+func nllInputs(ctx *Context, in []*graph.Tensor) (*nllProblem, []float64, error) {
 	if err := needInputs(in, 2); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := newNLLProblem(ctx, in[0], in[1], optIn(in, 2))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	x, err := toFloat64s(in[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, x, nil
+}
+
+func nllKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
+	p, x, err := nllInputs(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -186,14 +197,7 @@ func logSoftmaxAxis1(x []float64, n, c, d int) []float64 {
 // sceKernel is SoftmaxCrossEntropyLoss: NLL of the log-softmax over the
 // class axis, and optionally the log-probabilities.
 func sceKernel(ctx *Context, in []*graph.Tensor) ([]*graph.Tensor, error) {
-	if err := needInputs(in, 2); err != nil {
-		return nil, err
-	}
-	p, err := newNLLProblem(ctx, in[0], in[1], optIn(in, 2))
-	if err != nil {
-		return nil, err
-	}
-	x, err := toFloat64s(in[0])
+	p, x, err := nllInputs(ctx, in)
 	if err != nil {
 		return nil, err
 	}
