@@ -1,8 +1,7 @@
-//go:build cgo
-
 package ort
 
 import (
+	"bufio"
 	"math"
 	"os"
 	"path/filepath"
@@ -34,14 +33,24 @@ func TestInit(t *testing.T) {
 		t.Setenv(LibraryEnv, "")
 		for path, want := range map[string]string{
 			"":                               "set ONNXRUNTIME_LIB",
-			"/nonexistent/libonnxruntime.so": "no such file",
-			testdata.Path(t, "mnist-7.onnx"): "loading ONNX Runtime from",
+			"/nonexistent/libonnxruntime.so": "/nonexistent/libonnxruntime.so (from --ort-lib): no such file",
+			testdata.Path(t, "mnist-7.onnx"): "loading ONNX Runtime from " + testdata.Path(t, "mnist-7.onnx"),
 			filepath.Dir(testdata.Path(t, "mnist-7.onnx")): "is a folder",
+			libc(t): libc(t) + " is not an ONNX Runtime library",
 		} {
 			if err := Init(path); err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("Init(%q): %v, want an error saying %q", path, err, want)
 			}
 		}
+	}
+	// A library older than the C API asked for (played by asking 1.30 for
+	// a version from the future).
+	lib := os.Getenv(LibraryEnv)
+	if lib == "" {
+		lib = testdata.Path(t, "ort/libonnxruntime.so.1")
+	}
+	if _, err := load(lib, 1000); err == nil || !strings.Contains(err.Error(), "is too old: it does not provide C API version 1000") || !strings.Contains(err.Error(), lib) {
+		t.Errorf("load with C API version 1000: %v", err)
 	}
 	initORT(t)
 	if v := Version(); !strings.HasPrefix(v, "1.") {
@@ -56,6 +65,26 @@ func TestInit(t *testing.T) {
 	if err := Init("/nonexistent/libonnxruntime.so"); err == nil || !strings.Contains(err.Error(), "already loaded") {
 		t.Errorf("Init with another library: %v", err)
 	}
+}
+
+// libc returns the path of the C library this process has loaded (purego
+// loads it, cgo or not): a shared library that is not ONNX Runtime.
+func libc(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if p := fields[len(fields)-1]; strings.HasPrefix(filepath.Base(p), "libc.so") {
+			return p
+		}
+	}
+	t.Fatal("no libc.so in /proc/self/maps")
+	return ""
 }
 
 // TestMnist7ReferenceOutputs runs mnist-7 on its three reference input
