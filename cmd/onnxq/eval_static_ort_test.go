@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/onnxq/onnxq/dataset"
+	"github.com/onnxq/onnxq/engine/ort"
+	"github.com/onnxq/onnxq/evaluate"
+	"github.com/onnxq/onnxq/graph"
+	"github.com/onnxq/onnxq/internal/testdata"
+)
+
+// envWithout returns this process's environment without the variable key.
+func envWithout(key string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, key+"=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// TestStaticBinaryEvalORT runs ONNX Runtime from the CGO_ENABLED=0 onnxq
+// (TestMain's binary), which loads the library at run time, and checks
+// its results against onnxq's own engine: the same top-1 on 50 MNIST
+// images, and logits within float32 summation-order noise.
+func TestStaticBinaryEvalORT(t *testing.T) {
+	lib := testdata.ORTLib(t)
+	if out, err := exec.Command("go", "version", "-m", binary).CombinedOutput(); err != nil || !strings.Contains(string(out), "CGO_ENABLED=0") {
+		t.Fatalf("the test binary is not a CGO_ENABLED=0 build: %v\n%s", err, out)
+	}
+	model := testdata.Path(t, "mnist-7.onnx")
+	const n = 50
+	data := writeMNISTNpz(t, n, "labels")
+	withLib := append(envWithout(ort.LibraryEnv), ort.LibraryEnv+"="+lib)
+	// --ort-lib wins over a wrong $ONNXRUNTIME_LIB.
+	wrongEnv := append(envWithout(ort.LibraryEnv), ort.LibraryEnv+"=/nonexistent/libonnxruntime.so")
+	evals := map[string]evalJSON{}
+	for eng, env := range map[string][]string{"go": withLib, "ort": wrongEnv} {
+		r := runBinaryEnv(t, env, "eval", model, "--data", data, "--engine", eng, "--ort-lib", lib, "--threads", "1", "--json", "--quiet")
+		if r.code != exitOK {
+			t.Fatalf("eval --engine %s: exit %d: %s", eng, r.code, r.stderr)
+		}
+		var e evalJSON
+		if err := json.Unmarshal([]byte(r.stdout), &e); err != nil {
+			t.Fatalf("eval --engine %s --json: %v\n%s", eng, err, r.stdout)
+		}
+		evals[eng] = e
+	}
+	g, o := evals["go"], evals["ort"]
+	if o.Engine != "ort" || o.Samples != n || o.Top1Correct != g.Top1Correct || o.Top1Correct < n*9/10 {
+		t.Errorf("ONNX Runtime from the static binary: %+v; Go engine: %+v", o, g)
+	}
+	t.Logf("%d MNIST images: top-1 %d correct on both engines", n, o.Top1Correct)
+
+	// The logits themselves, through `onnxq run` ($ONNXRUNTIME_LIB only) on
+	// the same images without the labels.
+	data = writeMNISTNpz(t, n, "")
+	outs := map[string]map[string]*graph.Tensor{}
+	for _, eng := range []string{"go", "ort"} {
+		out := filepath.Join(t.TempDir(), eng+".npz")
+		r := runBinaryEnv(t, withLib, "run", model, "--data", data, "-o", out, "--engine", eng, "--threads", "1", "--quiet")
+		if r.code != exitOK {
+			t.Fatalf("run --engine %s: exit %d: %s", eng, r.code, r.stderr)
+		}
+		arrays, err := dataset.ReadNpz(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[eng] = arrays
+	}
+	y, want := outs["ort"]["Plus214_Output_0"], outs["go"]["Plus214_Output_0"]
+	if y == nil || want == nil || !reflect.DeepEqual(y.Shape, []int64{n, 1, 10}) || !reflect.DeepEqual(y.Shape, want.Shape) {
+		t.Fatalf("OUT.npz: ort %v, go %v", y, want)
+	}
+	var d evaluate.Diff
+	if err := d.Add(y, want); err != nil {
+		t.Fatal(err)
+	}
+	// As in TestRunRoundTripAgainstORT: logits reach thousands, summed from
+	// up to 6,400 float32 products; reordering such a sum changes it by
+	// ~1e-5 of its magnitude at worst.
+	if d.MaxRel > 1e-5 || d.NaNs > 0 {
+		t.Errorf("static binary, ONNX Runtime vs Go engine: %v", d)
+	}
+	t.Logf("static binary, ONNX Runtime vs Go engine on %d samples: %v", n, d)
+}
+
+// TestStaticBinaryORTWithoutLibrary: without a usable library, --engine ort
+// fails with one line naming the flag or variable the path came from, and
+// exit code 1.
+func TestStaticBinaryORTWithoutLibrary(t *testing.T) {
+	model := testdata.Path(t, "mnist-7.onnx")
+	data := writeMNISTNpz(t, 2, "labels")
+	unset := envWithout(ort.LibraryEnv)
+	with := func(kv string) []string { return append(slices.Clip(unset), kv) }
+	for name, tc := range map[string]struct {
+		env   []string
+		flags []string
+		want  string
+	}{
+		"unset":         {unset, nil, "no ONNX Runtime library given: pass the path of libonnxruntime.so (--ort-lib) or set ONNXRUNTIME_LIB"},
+		"empty":         {with(ort.LibraryEnv + "="), nil, "(--ort-lib) or set ONNXRUNTIME_LIB"},
+		"wrong env":     {with(ort.LibraryEnv + "=/nonexistent/libonnxruntime.so"), nil, "ONNX Runtime library /nonexistent/libonnxruntime.so (from $ONNXRUNTIME_LIB): no such file"},
+		"wrong flag":    {unset, []string{"--ort-lib", "/nonexistent/lib.so"}, "ONNX Runtime library /nonexistent/lib.so (from --ort-lib): no such file"},
+		"not a library": {unset, []string{"--ort-lib", model}, "loading ONNX Runtime from " + model + ": "},
+	} {
+		args := append([]string{"eval", model, "--data", data, "--engine", "ort"}, tc.flags...)
+		r := runBinaryEnv(t, tc.env, args...)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if r.code != exitUser || r.stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "onnxq: ") || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and one line saying %q", name, r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
+}
