@@ -111,7 +111,7 @@ func TestStaticBinaryORTWithoutLibrary(t *testing.T) {
 		"empty":         {with(ort.LibraryEnv + "="), nil, "(--ort-lib) or set ONNXRUNTIME_LIB"},
 		"wrong env":     {with(ort.LibraryEnv + "=/nonexistent/libonnxruntime.so"), nil, "ONNX Runtime library /nonexistent/libonnxruntime.so (from $ONNXRUNTIME_LIB): no such file"},
 		"wrong flag":    {unset, []string{"--ort-lib", "/nonexistent/lib.so"}, "ONNX Runtime library /nonexistent/lib.so (from --ort-lib): no such file"},
-		"not a library": {unset, []string{"--ort-lib", model}, "loading ONNX Runtime from " + model + ": "},
+		"not a library": {unset, []string{"--ort-lib", model}, "loading ONNX Runtime from " + model + " (from --ort-lib): invalid ELF header"},
 	} {
 		args := append([]string{"eval", model, "--data", data, "--engine", "ort"}, tc.flags...)
 		r := runBinaryEnv(t, tc.env, args...)

@@ -3,6 +3,7 @@ package ort
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -141,14 +142,17 @@ type library struct {
 }
 
 // load opens the shared library at path, asks it for C API version
-// `version` and creates the environment. A failure leaves nothing loaded
-// that matters: Init can be retried with another path.
-func load(path string, version uint32) (*library, error) {
+// `version` and creates the environment; messages call the library name
+// (the path and where it came from). A failure leaves nothing loaded that
+// matters: Init can be retried with another path.
+func load(path, name string, version uint32) (*library, error) {
 	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
-		return nil, fmt.Errorf("loading ONNX Runtime from %s: %v", path, err)
+		// dlerror's text starts with the path again.
+		reason := strings.TrimPrefix(err.Error(), path+": ")
+		return nil, fmt.Errorf("loading ONNX Runtime from %s: %s", name, reason)
 	}
-	lib, err := bind(h, path, version)
+	lib, err := bind(h, path, name, version)
 	if err != nil {
 		purego.Dlclose(h)
 		return nil, err
@@ -163,23 +167,23 @@ func load(path string, version uint32) (*library, error) {
 		{"getting its default allocator", func() uintptr { return a.getDefaultAllocator(&lib.alloc) }},
 	} {
 		if err := a.check(step.call()); err != nil {
-			return nil, fmt.Errorf("ONNX Runtime %s at %s: %s: %v", lib.version, path, step.what, err)
+			return nil, fmt.Errorf("ONNX Runtime %s at %s: %s: %v", lib.version, name, step.what, err)
 		}
 	}
 	return lib, nil
 }
 
 // bind finds OrtGetApiBase in the opened library h and binds the C API.
-func bind(h uintptr, path string, version uint32) (*library, error) {
+func bind(h uintptr, path, name string, version uint32) (*library, error) {
 	sym, err := purego.Dlsym(h, "OrtGetApiBase")
 	if err != nil {
-		return nil, fmt.Errorf("%s is not an ONNX Runtime library: it has no OrtGetApiBase function", path)
+		return nil, fmt.Errorf("%s is not an ONNX Runtime library: it has no OrtGetApiBase function", name)
 	}
 	var getAPIBase func() unsafe.Pointer
 	purego.RegisterFunc(&getAPIBase, sym)
 	base := getAPIBase()
 	if base == nil {
-		return nil, fmt.Errorf("%s is not a working ONNX Runtime library: OrtGetApiBase returned nothing", path)
+		return nil, fmt.Errorf("%s is not a working ONNX Runtime library: OrtGetApiBase returned nothing", name)
 	}
 	// struct OrtApiBase { GetApi; GetVersionString; }
 	var getAPI func(version uint32) unsafe.Pointer
@@ -189,12 +193,12 @@ func bind(h uintptr, path string, version uint32) (*library, error) {
 	lib := &library{path: path, version: versionString(), api: &api{}}
 	table := getAPI(version)
 	if table == nil {
-		return nil, fmt.Errorf("ONNX Runtime %s at %s is too old: it does not provide C API version %d (ONNX Runtime 1.%d or newer is needed)", lib.version, path, version, version)
+		return nil, fmt.Errorf("ONNX Runtime %s at %s is too old: it does not provide C API version %d (ONNX Runtime 1.%d or newer is needed)", lib.version, name, version, version)
 	}
 	for _, f := range lib.api.functions() {
 		fn := *(*uintptr)(unsafe.Add(table, f.index*int(unsafe.Sizeof(uintptr(0)))))
 		if fn == 0 {
-			return nil, fmt.Errorf("ONNX Runtime %s at %s has no %s function", lib.version, path, f.name)
+			return nil, fmt.Errorf("ONNX Runtime %s at %s has no %s function", lib.version, name, f.name)
 		}
 		purego.RegisterFunc(f.fptr, fn)
 	}

@@ -40,7 +40,7 @@ func Init(libPath string) error {
 		return fmt.Errorf("ONNX Runtime library %s (from %s): %v", libPath, from, err)
 	}
 	if lib != nil {
-		if abs == lib.path {
+		if abs == lib.path || sameFile(abs, lib.path) {
 			return nil
 		}
 		return fmt.Errorf("ONNX Runtime is already loaded from %s; it cannot be loaded from %s too", lib.path, abs)
@@ -52,12 +52,20 @@ func Init(libPath string) error {
 	} else if st.IsDir() {
 		return fmt.Errorf("ONNX Runtime library %s (from %s) is a folder, not the shared library file", abs, from)
 	}
-	lib, err = load(abs, apiVersion)
+	lib, err = load(abs, fmt.Sprintf("%s (from %s)", abs, from), apiVersion)
 	if err != nil {
 		return err
 	}
 	loaded.Store(lib)
 	return nil
+}
+
+// sameFile reports whether the paths a and b name one file (a link and
+// its target).
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 // Version returns the version of the loaded ONNX Runtime library ("" before

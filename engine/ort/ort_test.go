@@ -36,9 +36,9 @@ func TestInit(t *testing.T) {
 		for path, want := range map[string]string{
 			"":                               "set ONNXRUNTIME_LIB",
 			"/nonexistent/libonnxruntime.so": "/nonexistent/libonnxruntime.so (from --ort-lib): no such file",
-			testdata.Path(t, "mnist-7.onnx"): "loading ONNX Runtime from " + testdata.Path(t, "mnist-7.onnx"),
+			testdata.Path(t, "mnist-7.onnx"): "loading ONNX Runtime from " + testdata.Path(t, "mnist-7.onnx") + " (from --ort-lib): invalid ELF header",
 			filepath.Dir(testdata.Path(t, "mnist-7.onnx")): "is a folder",
-			libc(t): libc(t) + " is not an ONNX Runtime library",
+			libc(t): libc(t) + " (from --ort-lib) is not an ONNX Runtime library",
 		} {
 			if err := Init(path); err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("Init(%q): %v, want an error saying %q", path, err, want)
@@ -51,7 +51,7 @@ func TestInit(t *testing.T) {
 	if lib == "" {
 		lib = testdata.Path(t, "ort/libonnxruntime.so.1")
 	}
-	if _, err := load(lib, 1000); err == nil || !strings.Contains(err.Error(), "is too old: it does not provide C API version 1000") || !strings.Contains(err.Error(), lib) {
+	if _, err := load(lib, lib, 1000); err == nil || !strings.Contains(err.Error(), "is too old: it does not provide C API version 1000") || !strings.Contains(err.Error(), lib) {
 		t.Errorf("load with C API version 1000: %v", err)
 	}
 	initORT(t)
@@ -63,6 +63,13 @@ func TestInit(t *testing.T) {
 	initORT(t)
 	if err := Init(""); err != nil {
 		t.Errorf("Init(\"\") after loading: %v", err)
+	}
+	link := filepath.Join(t.TempDir(), "libonnxruntime.so")
+	if err := os.Symlink(lib, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := Init(link); err != nil {
+		t.Errorf("Init with a link to the loaded library: %v", err)
 	}
 	if err := Init("/nonexistent/libonnxruntime.so"); err == nil || !strings.Contains(err.Error(), "already loaded") {
 		t.Errorf("Init with another library: %v", err)
