@@ -94,30 +94,34 @@ func TestStaticBinaryEvalORT(t *testing.T) {
 	t.Logf("static binary, ONNX Runtime vs Go engine on %d samples: %v", n, d)
 }
 
-// TestStaticBinaryORTWithoutLibrary: without a usable library, --engine ort
-// fails with one line naming the flag or variable the path came from, and
-// exit code 1.
+// TestStaticBinaryORTWithoutLibrary: without a usable library, eval and
+// run --engine ort fail with one line naming the flag or variable the path
+// came from, and exit code 1.
 func TestStaticBinaryORTWithoutLibrary(t *testing.T) {
 	model := testdata.Path(t, "mnist-7.onnx")
 	data := writeMNISTNpz(t, 2, "labels")
+	eval := []string{"eval", model, "--data", data, "--engine", "ort"}
+	run := []string{"run", model, "--data", testdata.Path(t, "mnist-7"), "-o", filepath.Join(t.TempDir(), "o.npz"), "--engine", "ort"}
 	unset := envWithout(ort.LibraryEnv)
 	with := func(kv string) []string { return append(slices.Clip(unset), kv) }
 	for name, tc := range map[string]struct {
-		env   []string
-		flags []string
-		want  string
+		env  []string
+		args []string
+		want string
 	}{
-		"unset":         {unset, nil, "no ONNX Runtime library given: pass the path of libonnxruntime.so (--ort-lib) or set ONNXRUNTIME_LIB"},
-		"empty":         {with(ort.LibraryEnv + "="), nil, "(--ort-lib) or set ONNXRUNTIME_LIB"},
-		"wrong env":     {with(ort.LibraryEnv + "=/nonexistent/libonnxruntime.so"), nil, "ONNX Runtime library /nonexistent/libonnxruntime.so (from $ONNXRUNTIME_LIB): no such file"},
-		"wrong flag":    {unset, []string{"--ort-lib", "/nonexistent/lib.so"}, "ONNX Runtime library /nonexistent/lib.so (from --ort-lib): no such file"},
-		"not a library": {unset, []string{"--ort-lib", model}, "loading ONNX Runtime from " + model + " (from --ort-lib): invalid ELF header"},
+		"unset":         {unset, eval, "no ONNX Runtime library given: pass the path of libonnxruntime.so (--ort-lib) or set ONNXRUNTIME_LIB"},
+		"empty":         {with(ort.LibraryEnv + "="), eval, "(--ort-lib) or set ONNXRUNTIME_LIB"},
+		"wrong env":     {with(ort.LibraryEnv + "=/nonexistent/libonnxruntime.so"), eval, "ONNX Runtime library /nonexistent/libonnxruntime.so (from $ONNXRUNTIME_LIB): no such file"},
+		"wrong flag":    {unset, append(slices.Clip(eval), "--ort-lib", "/nonexistent/lib.so"), "ONNX Runtime library /nonexistent/lib.so (from --ort-lib): no such file"},
+		"not a library": {unset, append(slices.Clip(eval), "--ort-lib", model), "loading ONNX Runtime from " + model + " (from --ort-lib): invalid ELF header"},
+		"run":           {unset, append(slices.Clip(run), "--ort-lib", "/nonexistent/lib.so"), "ONNX Runtime library /nonexistent/lib.so (from --ort-lib): no such file"},
 	} {
-		args := append([]string{"eval", model, "--data", data, "--engine", "ort"}, tc.flags...)
-		r := runBinaryEnv(t, tc.env, args...)
-		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
-		if r.code != exitUser || r.stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "onnxq: ") || !strings.Contains(lines[0], tc.want) {
-			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and one line saying %q", name, r.code, r.stdout, r.stderr, tc.want)
-		}
+		t.Run(name, func(t *testing.T) {
+			r := runBinaryEnv(t, tc.env, tc.args...)
+			if r.code != exitUser || r.stdout != "" {
+				t.Errorf("exit %d, stdout %q; want exit 1 and nothing on stdout", r.code, r.stdout)
+			}
+			oneErrorLine(t, r, tc.want)
+		})
 	}
 }
