@@ -6,5 +6,5 @@
 //
 // A Runner hides which engine executes the model: Open returns a Model
 // backed by the Go engine (package engine, the default, no native code) or
-// by ONNX Runtime (package engine/ort, cgo and a shared library).
+// by ONNX Runtime (package engine/ort, its shared library loaded at run time).
 package evaluate

@@ -28,7 +28,7 @@ const (
 	// available.
 	EngineGo Engine = "go"
 	// EngineORT is ONNX Runtime loaded from its shared library (package
-	// engine/ort); it needs a cgo build.
+	// engine/ort), loaded at run time; any build.
 	EngineORT Engine = "ort"
 )
 

@@ -34,7 +34,7 @@ func evalFlags() []cli.Flag {
 // measureFlags choose the engine that measures the variants.
 func measureFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "engine", Value: "go", Usage: "engine that measures the quantized variants: go (built in) or ort (ONNX Runtime, needs a cgo build and its library)"},
+		&cli.StringFlag{Name: "engine", Value: "go", Usage: "engine that measures the quantized variants: go (built in) or ort (ONNX Runtime, loaded from --ort-lib or $ONNXRUNTIME_LIB)"},
 		ortLibFlag, threadsFlag,
 	}
 }

@@ -55,7 +55,15 @@ func runInProcess(args ...string) result {
 // runBinary runs the built executable as a subprocess.
 func runBinary(t *testing.T, args ...string) result {
 	t.Helper()
+	return runBinaryEnv(t, os.Environ(), args...)
+}
+
+// runBinaryEnv runs the built executable as a subprocess with the
+// environment env.
+func runBinaryEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

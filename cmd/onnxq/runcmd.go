@@ -19,7 +19,7 @@ import (
 // idx images for any model with one input, with a pixel --scale).
 var (
 	engineFlag = &cli.StringFlag{Name: "engine", Value: "go",
-		Usage: "engine that runs the model: go (built in) or ort (ONNX Runtime: needs a cgo build and its library)"}
+		Usage: "engine that runs the model: go (built in) or ort (ONNX Runtime, loaded from --ort-lib or $ONNXRUNTIME_LIB)"}
 	ortLibFlag  = &cli.StringFlag{Name: "ort-lib", Usage: "`PATH` of libonnxruntime.so for --engine ort (default $ONNXRUNTIME_LIB)"}
 	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "threads the engine computes on (0: one per core)"}
 	batchFlag   = &cli.IntFlag{Name: "batch", Value: 1,

@@ -128,17 +128,6 @@ func TestRunUnsupportedOpsOneError(t *testing.T) {
 	}
 }
 
-// TestRunORTNeedsCgo: the static binary (CGO_ENABLED=0) cannot load ONNX
-// Runtime and says so in one line.
-func TestRunORTNeedsCgo(t *testing.T) {
-	model := testdata.Path(t, "mnist-7.onnx")
-	r := runBinary(t, "run", model, "--data", testdata.Path(t, "mnist-7"), "-o", filepath.Join(t.TempDir(), "o.npz"), "--engine", "ort", "--ort-lib", "/nonexistent/libonnxruntime.so")
-	if r.code != exitUser {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	oneErrorLine(t, r, "cgo")
-}
-
 func TestRunUserErrors(t *testing.T) {
 	model := testdata.Path(t, "mnist-7.onnx")
 	dir := t.TempDir()

@@ -1,142 +1,145 @@
-//go:build cgo
-
 package ort
 
 import (
-	"encoding/binary"
 	"fmt"
-
-	ortgo "github.com/yalue/onnxruntime_go"
+	"runtime"
+	"unsafe"
 
 	"github.com/onnxq/onnxq/graph"
 )
 
-// elemType maps graph element types to the tensors onnxruntime_go makes
-// natively (its TensorData types). ONNX Runtime numbers element types as
-// ONNX does, so graph.DType(x) converts ORT's enum.
-type elemType struct {
-	// toORT wraps tensor data (a slice of the Go type) without copying.
-	toORT func(shape []int64, data any) (ortgo.Value, error)
-	// scalar makes an empty rank-0 output for ONNX Runtime to fill (the
-	// binding cannot convert rank-0 outputs it allocates itself).
-	scalar func() (ortgo.Value, error)
+// elemTypes are the element types that cross into ONNX Runtime: those whose
+// graph.Tensor slice (see graph.Tensor) holds the elements exactly as ONNX
+// Runtime lays them out, one little-endian value after another, so tensors
+// pass without conversion. ONNX Runtime numbers element types as ONNX
+// does, so graph.DType(x) converts its enum. Left out: STRING (not plain
+// memory), 4-bit types (unpacked in a graph.Tensor, packed in ONNX Runtime)
+// and complex numbers (no CPU kernels).
+var elemTypes = map[graph.DType]bool{
+	graph.Float: true, graph.Double: true, graph.Float16: true, graph.BFloat16: true,
+	graph.Int8: true, graph.Int16: true, graph.Int32: true, graph.Int64: true,
+	graph.Uint8: true, graph.Uint16: true, graph.Uint32: true, graph.Uint64: true,
+	graph.Bool:         true,
+	graph.Float8E4M3FN: true, graph.Float8E4M3FNUZ: true, graph.Float8E5M2: true, graph.Float8E5M2FNUZ: true,
 }
 
-var elemTypes = map[graph.DType]elemType{
-	graph.Float:  native[float32](),
-	graph.Double: native[float64](),
-	graph.Int64:  native[int64](),
-	graph.Int32:  native[int32](),
-	graph.Int16:  native[int16](),
-	graph.Int8:   native[int8](),
-	graph.Uint8:  native[uint8](),
-	graph.Uint16: native[uint16](),
-	graph.Uint32: native[uint32](),
-	graph.Uint64: native[uint64](),
-	graph.Bool:   native[bool](),
-}
-
-func native[T ortgo.TensorData]() elemType {
-	return elemType{
-		toORT: func(shape []int64, data any) (ortgo.Value, error) {
-			d := data.([]T)
-			if len(shape) == 0 {
-				return ortgo.NewScalar(d[0])
-			}
-			return ortgo.NewTensor(ortgo.Shape(shape), d)
-		},
-		scalar: func() (ortgo.Value, error) { return ortgo.NewEmptyScalar[T]() },
+// checkElemType says why a tensor of type dt cannot cross, or nil.
+func checkElemType(dt graph.DType) error {
+	if !elemTypes[dt] {
+		return fmt.Errorf("%s tensors are not supported by the ONNX Runtime engine", dt)
 	}
+	return nil
 }
 
-// rawTypes are element types the binding has no Go type for: they travel
-// as bytes. Only 16-bit floats are supported.
-var rawTypes = map[graph.DType]ortgo.TensorElementDataType{
-	graph.Float16:  ortgo.TensorElementDataTypeFloat16,
-	graph.BFloat16: ortgo.TensorElementDataTypeBFloat16,
-}
-
-// toORT converts an input tensor; native types share the tensor's memory
-// (ONNX Runtime does not write to inputs).
-func toORT(t *graph.Tensor) (ortgo.Value, error) {
-	if et, ok := elemTypes[t.DType]; ok {
-		return et.toORT(t.Shape, t.Data)
+// tensorBytes returns the memory of a tensor's elements (Data itself, not
+// a copy). Its type must be one of elemTypes.
+func tensorBytes(t *graph.Tensor) []byte {
+	switch d := t.Data.(type) {
+	case []float32:
+		return asBytes(d)
+	case []float64:
+		return asBytes(d)
+	case []int8:
+		return asBytes(d)
+	case []int16:
+		return asBytes(d)
+	case []int32:
+		return asBytes(d)
+	case []int64:
+		return asBytes(d)
+	case []uint8:
+		return d
+	case []uint16:
+		return asBytes(d)
+	case []uint32:
+		return asBytes(d)
+	case []uint64:
+		return asBytes(d)
+	case []bool:
+		return asBytes(d)
 	}
-	if rt, ok := rawTypes[t.DType]; ok {
-		if len(t.Shape) == 0 || t.Len() == 0 {
-			return nil, fmt.Errorf("%s tensors of shape %v cannot be passed through onnxruntime_go", t.DType, t.Shape)
+	panic(fmt.Sprintf("ort: tensor data %T", t.Data))
+}
+
+func asBytes[T any](d []T) []byte {
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), len(d)*int(unsafe.Sizeof(zero)))
+}
+
+// noData stands in for the data of an empty tensor (ONNX Runtime wants a
+// pointer even for zero bytes).
+var noData [8]byte
+
+// newValue wraps t in an OrtValue that shares t's memory, pinned by pin
+// until the value is released (ONNX Runtime does not write to inputs). The
+// caller releases the value.
+func (lib *library) newValue(t *graph.Tensor, pin *runtime.Pinner) (uintptr, error) {
+	if err := checkElemType(t.DType); err != nil {
+		return 0, err
+	}
+	data := tensorBytes(t)
+	p := unsafe.Pointer(&noData[0])
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+		pin.Pin(p)
+	}
+	var v uintptr
+	err := lib.api.check(lib.api.createTensorWithData(lib.cpu, p, uintptr(len(data)), t.Shape, uintptr(len(t.Shape)), int32(t.DType), &v))
+	return v, err
+}
+
+// tensorInfo reads an OrtTensorTypeAndShapeInfo: the element type and the
+// dimensions (-1 for a dimension that is not fixed).
+func (lib *library) tensorInfo(info uintptr) (graph.DType, []int64, error) {
+	a := lib.api
+	var dt int32
+	var rank uintptr
+	if err := a.check(a.getElementType(info, &dt)); err != nil {
+		return 0, nil, err
+	}
+	if err := a.check(a.getDimensionsCount(info, &rank)); err != nil {
+		return 0, nil, err
+	}
+	dims := make([]int64, rank)
+	if rank > 0 {
+		if err := a.check(a.getDimensions(info, dims, rank)); err != nil {
+			return 0, nil, err
 		}
-		return ortgo.NewCustomDataTensor(ortgo.Shape(t.Shape), t.RawBytes(), rt)
 	}
-	return nil, fmt.Errorf("%s tensors are not supported by the ONNX Runtime engine", t.DType)
+	return graph.DType(dt), dims, nil
 }
 
-// preallocate returns an output value for ONNX Runtime to fill when the
-// binding could not convert one it allocated (rank 0, 16-bit floats), or
-// nil to let ONNX Runtime allocate. info is the session's description of
-// the output.
-func preallocate(info ortgo.InputOutputInfo) (ortgo.Value, error) {
-	dt := graph.DType(info.DataType)
-	static := true
-	for _, d := range info.Dimensions {
-		static = static && d >= 0
+// tensor copies an OrtValue that ONNX Runtime made into a graph tensor.
+func (lib *library) tensor(v uintptr) (*graph.Tensor, error) {
+	a := lib.api
+	var kind int32
+	if err := a.check(a.getValueType(v, &kind)); err != nil {
+		return nil, err
 	}
-	if et, ok := elemTypes[dt]; ok && len(info.Dimensions) == 0 {
-		return et.scalar()
+	if kind != onnxTypeTensor {
+		return nil, fmt.Errorf("the output is not a tensor (ONNX type %d), which the ONNX Runtime engine does not support", kind)
 	}
-	if rt, ok := rawTypes[dt]; ok && static && len(info.Dimensions) > 0 {
-		n := info.Dimensions.FlattenedSize()
-		if n > 0 {
-			return ortgo.NewCustomDataTensor(info.Dimensions.Clone(), make([]byte, 2*n), rt)
-		}
+	var info uintptr
+	if err := a.check(a.getTypeAndShape(v, &info)); err != nil {
+		return nil, err
 	}
-	return nil, nil
-}
-
-// fromORT copies an output value into a graph tensor (native types keep
-// the Go slice the binding filled).
-func fromORT(v ortgo.Value) (*graph.Tensor, error) {
-	for _, x := range extractors {
-		if t, ok, err := x(v); ok {
-			return t, err
-		}
+	dt, shape, err := lib.tensorInfo(info)
+	a.releaseTensorInfo(info)
+	if err != nil {
+		return nil, err
 	}
-	if c, ok := v.(*ortgo.CustomDataTensor); ok {
-		dt := graph.DType(c.DataType())
-		if _, raw := rawTypes[dt]; raw {
-			b := c.GetData()
-			d := make([]uint16, len(b)/2)
-			for i := range d {
-				d[i] = binary.LittleEndian.Uint16(b[2*i:])
-			}
-			return graph.NewTensor(dt, c.GetShape(), d)
-		}
-		return nil, fmt.Errorf("output of element type %s is not supported", dt)
+	if err := checkElemType(dt); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("output of kind %s is not a tensor, which the ONNX Runtime engine does not support", v.GetONNXType())
-}
-
-var extractors = []func(ortgo.Value) (*graph.Tensor, bool, error){
-	extract[float32](graph.Float), extract[float64](graph.Double),
-	extract[int64](graph.Int64), extract[int32](graph.Int32), extract[int16](graph.Int16), extract[int8](graph.Int8),
-	extract[uint8](graph.Uint8), extract[uint16](graph.Uint16), extract[uint32](graph.Uint32), extract[uint64](graph.Uint64),
-	extract[bool](graph.Bool),
-}
-
-func extract[T ortgo.TensorData](dt graph.DType) func(ortgo.Value) (*graph.Tensor, bool, error) {
-	return func(v ortgo.Value) (*graph.Tensor, bool, error) {
-		switch x := v.(type) {
-		case *ortgo.Tensor[T]:
-			shape := []int64(x.GetShape().Clone())
-			if shape == nil {
-				shape = []int64{}
-			}
-			t, err := graph.NewTensor(dt, shape, x.GetData())
-			return t, true, err
-		case *ortgo.Scalar[T]:
-			t, err := graph.NewTensor(dt, []int64{}, []T{x.GetData()})
-			return t, true, err
-		}
-		return nil, false, nil
+	t := graph.Zeros(dt, shape)
+	dst := tensorBytes(t)
+	if len(dst) == 0 {
+		return t, nil
 	}
+	var src unsafe.Pointer
+	if err := a.check(a.getMutableData(v, &src)); err != nil {
+		return nil, err
+	}
+	copy(dst, unsafe.Slice((*byte)(src), len(dst)))
+	return t, nil
 }

@@ -1,12 +1,14 @@
 // Package ort runs ONNX models in ONNX Runtime, loaded at run time from
-// its shared library (libonnxruntime.so) through
-// github.com/yalue/onnxruntime_go. It is onnxq's optional second engine
-// (selected with --engine ort) and the reference the tests compare the Go
-// engine and quantized models against.
+// its shared library (libonnxruntime.so) and called through its C API
+// (OrtGetApiBase, struct OrtApi) with github.com/ebitengine/purego. It is
+// onnxq's optional second engine (selected with --engine ort) and the
+// reference the tests compare the Go engine and quantized models against.
 //
-// The real implementation needs cgo; in a build without cgo (the default
-// static onnxq binary) every function returns an error saying so. Call
-// Init once with the library path, then NewSession and Session.Run.
+// It needs no cgo: the default onnxq binary (CGO_ENABLED=0) loads the
+// library the same way a cgo build does. Call Init once with the library
+// path (or $ONNXRUNTIME_LIB); it creates the process's one ONNX Runtime
+// environment, which lives until the process ends. Then NewSession and
+// Session.Run; a Session may be used from several goroutines at once.
 package ort
 
 import (

@@ -1,77 +1,87 @@
-//go:build cgo
-
 package ort
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-
-	ortgo "github.com/yalue/onnxruntime_go"
+	"sync/atomic"
 )
 
 var (
-	initMu     sync.Mutex
-	loadedPath string
+	initMu sync.Mutex
+	// loaded is the library Init loaded (nil before); sessions read it.
+	loaded atomic.Pointer[library]
 )
 
-// apiVersionHint explains the most likely cause of onnxruntime_go's
-// "Error setting ORT API base: 2": the library is older than the C API the
-// binding asks for (onnxruntime_go v1.27.0 requests ORT_API_VERSION 24,
-// which ONNX Runtime 1.24 and later provide).
-const apiVersionHint = " (onnxruntime_go v1.27.0 needs ONNX Runtime 1.24 or newer: it asks for C API version 24)"
-
 // Init loads the ONNX Runtime shared library from libPath, or from the path
-// in $ONNXRUNTIME_LIB when libPath is empty, and creates the runtime's
-// environment. Calling it again with the same library (or with none) does
-// nothing; a process can load only one library.
+// in $ONNXRUNTIME_LIB when libPath is empty, and creates the process's one
+// ONNX Runtime environment. Calling it again with the same library (or with
+// none) does nothing; a process can load only one library. It is safe to
+// call from several goroutines.
 func Init(libPath string) error {
 	initMu.Lock()
 	defer initMu.Unlock()
+	from := "--ort-lib"
 	if libPath == "" {
-		libPath = os.Getenv(LibraryEnv)
+		libPath, from = os.Getenv(LibraryEnv), "$"+LibraryEnv
 	}
+	lib := loaded.Load()
 	if libPath == "" {
-		if ortgo.IsInitialized() {
+		if lib != nil {
 			return nil
 		}
 		return fmt.Errorf("no ONNX Runtime library given: pass the path of libonnxruntime.so (--ort-lib) or set %s", LibraryEnv)
 	}
 	abs, err := filepath.Abs(libPath)
 	if err != nil {
-		return err
+		return fmt.Errorf("ONNX Runtime library %s (from %s): %v", libPath, from, err)
 	}
-	if ortgo.IsInitialized() {
-		if abs == loadedPath {
+	if lib != nil {
+		if abs == lib.path || sameFile(abs, lib.path) {
 			return nil
 		}
-		return fmt.Errorf("ONNX Runtime is already loaded from %s; it cannot be loaded from %s too", loadedPath, abs)
+		return fmt.Errorf("ONNX Runtime is already loaded from %s; it cannot be loaded from %s too", lib.path, abs)
 	}
-	if st, err := os.Stat(abs); err != nil {
-		return fmt.Errorf("ONNX Runtime library: %w", err)
+	if st, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("ONNX Runtime library %s (from %s): no such file; set --ort-lib or %s to the path of libonnxruntime.so", abs, from, LibraryEnv)
+	} else if err != nil {
+		return fmt.Errorf("ONNX Runtime library %s (from %s): %v", abs, from, err)
 	} else if st.IsDir() {
-		return fmt.Errorf("ONNX Runtime library %s is a folder, not the shared library file", abs)
+		return fmt.Errorf("ONNX Runtime library %s (from %s) is a folder, not the shared library file", abs, from)
 	}
-	ortgo.SetSharedLibraryPath(abs)
-	if err := ortgo.InitializeEnvironment(); err != nil {
-		msg := fmt.Sprintf("loading ONNX Runtime from %s: %v", abs, err)
-		if strings.Contains(err.Error(), "ORT API base") {
-			msg += apiVersionHint
-		}
-		return errors.New(msg)
+	lib, err = load(abs, fmt.Sprintf("%s (from %s)", abs, from), apiVersion)
+	if err != nil {
+		return err
 	}
-	loadedPath = abs
+	loaded.Store(lib)
 	return nil
+}
+
+// sameFile reports whether the paths a and b name one file (a link and
+// its target).
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 // Version returns the version of the loaded ONNX Runtime library ("" before
 // Init).
 func Version() string {
-	if !ortgo.IsInitialized() {
-		return ""
+	if lib := loaded.Load(); lib != nil {
+		return lib.version
 	}
-	return ortgo.GetVersion()
+	return ""
+}
+
+// loadedLibrary returns the loaded library, or an error when Init has not
+// succeeded.
+func loadedLibrary() (*library, error) {
+	if lib := loaded.Load(); lib != nil {
+		return lib, nil
+	}
+	return nil, errors.New("ONNX Runtime is not loaded: call ort.Init first")
 }

@@ -1,13 +1,14 @@
-//go:build cgo
-
 package ort
 
 import (
+	"bufio"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/onnxq/onnxq/dataset"
@@ -34,14 +35,24 @@ func TestInit(t *testing.T) {
 		t.Setenv(LibraryEnv, "")
 		for path, want := range map[string]string{
 			"":                               "set ONNXRUNTIME_LIB",
-			"/nonexistent/libonnxruntime.so": "no such file",
-			testdata.Path(t, "mnist-7.onnx"): "loading ONNX Runtime from",
+			"/nonexistent/libonnxruntime.so": "/nonexistent/libonnxruntime.so (from --ort-lib): no such file",
+			testdata.Path(t, "mnist-7.onnx"): "loading ONNX Runtime from " + testdata.Path(t, "mnist-7.onnx") + " (from --ort-lib): invalid ELF header",
 			filepath.Dir(testdata.Path(t, "mnist-7.onnx")): "is a folder",
+			libc(t): libc(t) + " (from --ort-lib) is not an ONNX Runtime library",
 		} {
 			if err := Init(path); err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("Init(%q): %v, want an error saying %q", path, err, want)
 			}
 		}
+	}
+	// A library older than the C API asked for (played by asking 1.30 for
+	// a version from the future).
+	lib := os.Getenv(LibraryEnv)
+	if lib == "" {
+		lib = testdata.Path(t, "ort/libonnxruntime.so.1")
+	}
+	if _, err := load(lib, lib, 1000); err == nil || !strings.Contains(err.Error(), "is too old: it does not provide C API version 1000") || !strings.Contains(err.Error(), lib) {
+		t.Errorf("load with C API version 1000: %v", err)
 	}
 	initORT(t)
 	if v := Version(); !strings.HasPrefix(v, "1.") {
@@ -53,9 +64,36 @@ func TestInit(t *testing.T) {
 	if err := Init(""); err != nil {
 		t.Errorf("Init(\"\") after loading: %v", err)
 	}
+	link := filepath.Join(t.TempDir(), "libonnxruntime.so")
+	if err := os.Symlink(lib, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := Init(link); err != nil {
+		t.Errorf("Init with a link to the loaded library: %v", err)
+	}
 	if err := Init("/nonexistent/libonnxruntime.so"); err == nil || !strings.Contains(err.Error(), "already loaded") {
 		t.Errorf("Init with another library: %v", err)
 	}
+}
+
+// libc returns the path of the C library this process has loaded (purego
+// loads it, cgo or not): a shared library that is not ONNX Runtime.
+func libc(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if p := fields[len(fields)-1]; strings.HasPrefix(filepath.Base(p), "libc.so") {
+			return p
+		}
+	}
+	t.Fatal("no libc.so in /proc/self/maps")
+	return ""
 }
 
 // TestMnist7ReferenceOutputs runs mnist-7 on its three reference input
@@ -216,6 +254,12 @@ func TestElementTypes(t *testing.T) {
 		"f32":  graph.MustTensor(graph.Float, []int64{2, 2}, []float32{1.5, -0, float32(math.Inf(1)), 3}),
 		"f64":  graph.MustTensor(graph.Double, []int64{2}, []float64{math.Pi, -1e300}),
 		"f16":  graph.MustTensor(graph.Float16, []int64{3}, []uint16{0x3c00, 0xc000, 0x7bff}),
+		"bf16": graph.MustTensor(graph.BFloat16, []int64{2}, []uint16{0x3f80, 0xff80}),
+		"f8":   graph.MustTensor(graph.Float8E4M3FN, []int64{3}, []uint8{0x38, 0xb8, 0x7e}),
+		"u16":  graph.MustTensor(graph.Uint16, []int64{2}, []uint16{0, 65535}),
+		"u32":  graph.MustTensor(graph.Uint32, []int64{2}, []uint32{1, math.MaxUint32}),
+		"u64":  graph.MustTensor(graph.Uint64, []int64{1}, []uint64{math.MaxUint64}),
+		"i16":  graph.MustTensor(graph.Int16, []int64{2}, []int16{math.MinInt16, 3}),
 		"i64":  graph.MustTensor(graph.Int64, []int64{2}, []int64{math.MinInt64, 7}),
 		"i32":  graph.MustTensor(graph.Int32, []int64{1, 2}, []int32{math.MaxInt32, -1}),
 		"u8":   graph.MustTensor(graph.Uint8, []int64{3}, []uint8{0, 128, 255}),
@@ -224,9 +268,9 @@ func TestElementTypes(t *testing.T) {
 		"zero": graph.MustTensor(graph.Float, []int64{0, 3}, []float32{}),
 		"s":    graph.MustTensor(graph.Int64, []int64{}, []int64{40}),
 	}
-	b := graph.NewBuilder(17)
+	b := graph.NewBuilder(19) // Identity takes float8 from opset 19
 	var outs []*graph.Value
-	for _, name := range []string{"f32", "f64", "f16", "i64", "i32", "u8", "i8", "bool", "zero", "s"} {
+	for _, name := range []string{"f32", "f64", "f16", "bf16", "f8", "i64", "i32", "i16", "u8", "u16", "u32", "u64", "i8", "bool", "zero", "s"} {
 		tn := inputs[name]
 		in := b.Input(name, tn.DType, tn.Shape...)
 		var out *graph.Value
@@ -308,10 +352,130 @@ func TestRunErrors(t *testing.T) {
 	if _, err := NewSession(bad, Options{}); err == nil || !strings.Contains(err.Error(), "bad.onnx") {
 		t.Errorf("a corrupt model: %v", err)
 	}
+	if _, err := s.Run(map[string]*graph.Tensor{"Input3": nil}); err == nil || !strings.Contains(err.Error(), `no tensor for input "Input3"`) {
+		t.Errorf("a nil input tensor: %v", err)
+	}
+	if _, err := NewSessionFromBytes("empty.onnx", nil, Options{}); err == nil || !strings.Contains(err.Error(), "empty.onnx: the model is empty") {
+		t.Errorf("an empty model: %v", err)
+	}
+	if _, err := NewSession(testdata.Path(t, "mnist-7.onnx"), Options{Threads: -1}); err == nil || !strings.Contains(err.Error(), "Threads is -1") {
+		t.Errorf("Threads -1: %v", err)
+	}
+
+	// A model ONNX Runtime refuses (an operator it does not know): the
+	// error names the model and carries ONNX Runtime's reason.
+	b := graph.NewBuilder(17)
+	in := b.Input("x", graph.Float, 2)
+	y := b.Op("NoSuchOp", []*graph.Value{in}, nil)
+	graph.SetType(y, graph.Float, 2)
+	b.Output(y)
+	unknown := filepath.Join(t.TempDir(), "unknown-op.onnx")
+	if err := b.Model().Save(unknown); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSession(unknown, Options{}); err == nil || !strings.Contains(err.Error(), unknown+": ONNX Runtime cannot load the model: ") || !strings.Contains(err.Error(), "NoSuchOp") {
+		t.Errorf("a model with an unknown operator: %v", err)
+	}
+
+	// Element types that cannot cross are refused before ONNX Runtime
+	// sees them.
+	b = graph.NewBuilder(17)
+	str := b.Op("Identity", []*graph.Value{b.Input("s", graph.String, 1)}, nil)
+	graph.SetType(str, graph.String, 1)
+	b.Output(str)
+	strModel := filepath.Join(t.TempDir(), "string.onnx")
+	if err := b.Model().Save(strModel); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := NewSession(strModel, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.Run(map[string]*graph.Tensor{"s": graph.MustTensor(graph.String, []int64{1}, []string{"a"})}); err == nil || !strings.Contains(err.Error(), `input "s": STRING tensors are not supported`) {
+		t.Errorf("a STRING input: %v", err)
+	}
+	ss.Close()
+
+	// A closed session says so; closing twice is harmless.
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := s.Run(map[string]*graph.Tensor{"Input3": x0(t)}); err == nil || !strings.Contains(err.Error(), "the session is closed") {
+		t.Errorf("Run after Close: %v", err)
+	}
+
 	if _, err := ParseOptLevel("fast"); err == nil {
 		t.Error("ParseOptLevel accepted fast")
 	}
 	if l, err := ParseOptLevel("Extended"); err != nil || l != OptExtended {
 		t.Errorf("ParseOptLevel(Extended) = %v, %v", l, err)
+	}
+}
+
+// x0 is mnist-7's first reference input.
+func x0(t *testing.T) *graph.Tensor {
+	t.Helper()
+	sets, err := dataset.OpenTestDataSets(testdata.Path(t, "mnist-7"), []string{"Input3"}, []string{"Plus214_Output_0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := sets.Sample(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in["Input3"]
+}
+
+// TestConcurrentRuns runs one session from four goroutines at once, each on
+// its own inputs, and expects every result bit for bit as a lone run gives
+// it (one intra-op thread: the same summation order).
+func TestConcurrentRuns(t *testing.T) {
+	initORT(t)
+	s, err := NewSession(testdata.Path(t, "mnist-7.onnx"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := x0(t).Data.([]float32)
+	inputs := make([]map[string]*graph.Tensor, 4)
+	want := make([]*graph.Tensor, len(inputs))
+	for i := range inputs {
+		x := make([]float32, len(base))
+		for k, v := range base {
+			x[k] = v * float32(i+1) / 4
+		}
+		inputs[i] = map[string]*graph.Tensor{"Input3": graph.MustTensor(graph.Float, []int64{1, 1, 28, 28}, x)}
+		out, err := s.Run(inputs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = out["Plus214_Output_0"]
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(inputs))
+	for i := range inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				out, err := s.Run(inputs[i])
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !reflect.DeepEqual(out["Plus214_Output_0"].Data, want[i].Data) {
+					errs <- fmt.Errorf("goroutine %d: %v, alone %v", i, out["Plus214_Output_0"].Data, want[i].Data)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
