@@ -44,6 +44,9 @@ type Lowered struct {
 	sides map[*graph.Value]side
 	// failure is the first error of an ONNX node in the current run.
 	failure error
+	// fed holds the current values of the non-float inputs (sides), and
+	// feedTypes the type and shape of every input Feed takes.
+	fed, feedTypes map[*graph.Value]*graph.Tensor
 
 	model *graph.Model
 	step  int // incremented by Step; gradient caches are valid for one step
@@ -103,9 +106,7 @@ func Lower(m *graph.Model, sample map[string]*graph.Tensor, trainable func(*grap
 			return nil, fmt.Errorf("no sample value for input %q", v.Name)
 		}
 		types[v] = &graph.Tensor{DType: t.DType, Shape: t.Shape}
-		if t.DType == graph.Float {
-			fed[v] = true
-		}
+		fed[v] = true
 	}
 	params := map[*graph.Value]bool{}
 	var paramList []*graph.Value
@@ -137,13 +138,19 @@ func Lower(m *graph.Model, sample map[string]*graph.Tensor, trainable func(*grap
 		l.Params[v] = n
 		l.Nodes[v] = n
 	}
+	l.sides, l.fed, l.feedTypes = map[*graph.Value]side{}, map[*graph.Value]*graph.Tensor{}, map[*graph.Value]*graph.Tensor{}
 	for _, v := range g.Inputs {
 		t, ok := sample[v.Name]
 		if !ok || params[v] {
 			continue
 		}
-		if !fed[v] {
-			l.Consts[v] = t // integer inputs (indices) are fixed at lowering
+		l.feedTypes[v] = types[v]
+		if t.DType != graph.Float {
+			// Indices, token ids, masks: fed each run beside the graph.
+			n := G.NewScalar(l.G, tensor.Float32, G.WithName(v.Name), G.WithValue(G.NewF32(0)))
+			l.fed[v] = t
+			l.sides[v] = side{get: func() *graph.Tensor { return l.fed[v] }}
+			l.Inputs[v], l.Nodes[v] = n, n
 			continue
 		}
 		n, err := newValueNode(l.G, v.Name, t.Shape, append([]float32{}, t.Data.([]float32)...))
@@ -153,7 +160,6 @@ func Lower(m *graph.Model, sample map[string]*graph.Tensor, trainable func(*grap
 		l.Inputs[v] = n
 		l.Nodes[v] = n
 	}
-	l.sides = map[*graph.Value]side{}
 	for _, n := range g.Nodes {
 		if err := l.lowerNode(n, prog, plan, types, shapes); err != nil {
 			return nil, err
@@ -234,7 +240,7 @@ func (l *Lowered) lowerNode(n *graph.Node, prog *Program, plan *lowerPlan, types
 			// Evaluated each run and read by its consumers beside the
 			// Gorgonia graph, which only orders it: a float token.
 			sel.out, sel.side = token, true
-			l.sides[v] = side{fw: fw, index: j}
+			l.sides[v] = side{get: func() *graph.Tensor { return fw.fwOuts[j] }}
 		}
 		gn, err := G.ApplyOpWithName(sel, v.Name, children...)
 		if err != nil {
@@ -249,11 +255,41 @@ func (l *Lowered) lowerNode(n *graph.Node, prog *Program, plan *lowerPlan, types
 // scalar that only orders the computation (see side).
 var token = &graph.Tensor{DType: graph.Float}
 
-// side is where the value of a dynamic non-float value is: output index
-// of the last forward evaluation of fw.
+// side reads the current value of a dynamic value that is not float: an
+// output of its node's last forward evaluation, or a fed input.
 type side struct {
-	fw    *forward
-	index int
+	get func() *graph.Tensor
+}
+
+// Feed sets the graph inputs of the next run from feed, by input name;
+// each must have the type and shape the lowering was built for.
+func (l *Lowered) Feed(feed map[string]*graph.Tensor) error {
+	for v, n := range l.Inputs {
+		x, ok := feed[v.Name]
+		if !ok {
+			return fmt.Errorf("no value for input %q", v.Name)
+		}
+		if want := l.feedTypes[v]; x.DType != want.DType || !slices.Equal(x.Shape, want.Shape) {
+			return fmt.Errorf("input %q is %s %v, but fine-tuning was prepared for %s %v", v.Name, x.DType, x.Shape, want.DType, want.Shape)
+		}
+		if _, ok := l.fed[v]; ok {
+			l.fed[v] = x
+			continue
+		}
+		if err := G.Let(n, denseOf(x)); err != nil {
+			return fmt.Errorf("input %q: %v", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// denseOf copies a float tensor into a Gorgonia value.
+func denseOf(t *graph.Tensor) G.Value {
+	d := t.Data.([]float32)
+	if len(t.Shape) == 0 {
+		return G.NewF32(d[0])
+	}
+	return tensor.New(tensor.WithShape(intShape(t.Shape)...), tensor.WithBacking(append([]float32{}, d...)))
 }
 
 // Run runs one forward and backward pass of the lowering on vm (a machine
@@ -421,7 +457,7 @@ func (f *forward) inputs(vals []G.Value) ([]*graph.Tensor, error) {
 	in := append([]*graph.Tensor{}, f.consts...)
 	for k, i := range f.dynIdx {
 		if s, ok := f.sides[i]; ok {
-			in[i] = s.fw.fwOuts[s.index]
+			in[i] = s.get()
 			continue
 		}
 		t, err := fromValue(vals[k])

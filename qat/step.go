@@ -310,14 +310,8 @@ func (t *trainer) feeds(batch []int) ([]map[string]*graph.Tensor, error) {
 
 // run feeds one run of lw and returns the loss and the gradients.
 func (lw *lowered) run(feed map[string]*graph.Tensor) (float64, [][]float32, error) {
-	for v, n := range lw.l.Inputs {
-		x, ok := feed[v.Name]
-		if !ok {
-			return 0, nil, fmt.Errorf("no value for input %q", v.Name)
-		}
-		if err := G.Let(n, denseOf(x)); err != nil {
-			return 0, nil, err
-		}
+	if err := lw.l.Feed(feed); err != nil {
+		return 0, nil, err
 	}
 	lw.machine.Reset()
 	lw.l.Step()

@@ -659,18 +659,6 @@ func (t *trainer) readdLoss() error {
 	return nil
 }
 
-func denseOf(t *graph.Tensor) G.Value {
-	d := t.Data.([]float32)
-	if len(t.Shape) == 0 {
-		return G.NewF32(d[0])
-	}
-	shape := make([]int, len(t.Shape))
-	for i, x := range t.Shape {
-		shape[i] = int(x)
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32{}, d...)))
-}
-
 func valueData(v G.Value) []float32 {
 	switch x := v.(type) {
 	case *tensor.Dense:
