@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"slices"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -34,64 +36,121 @@ type Lowered struct {
 	Nodes  map[*graph.Value]*G.Node
 	// Consts holds the values folded at lowering time.
 	Consts map[*graph.Value]*graph.Tensor
+	// Frozen are the trainable values kept constant, in initializer
+	// order: the loss's gradient with respect to them cannot be computed.
+	Frozen []Frozen
+
+	// sides are the dynamic values that are not float (see side).
+	sides map[*graph.Value]side
+	// failure is the first error of an ONNX node in the current run.
+	failure error
+	// fed holds the current values of the non-float inputs (sides), and
+	// feedTypes the type and shape of every input Feed takes.
+	fed, feedTypes map[*graph.Value]*graph.Tensor
 
 	model *graph.Model
 	step  int // incremented by Step; gradient caches are valid for one step
 }
 
 // Lower builds the Gorgonia graph of m's main graph for inputs of the
-// shapes in sample (which it runs once to learn every value's shape).
-// trainable selects the initializers that become parameters. The model
-// must not use control flow on the trainable path.
-func Lower(m *graph.Model, sample map[string]*graph.Tensor, trainable func(*graph.Value) bool) (*Lowered, error) {
+// shapes in sample (which it runs once to learn every value's shape), to
+// train the initializers trainable selects against the value named loss.
+//
+// Only float values that vary from run to run are differentiated. Values
+// computed from constants or from shapes alone (Shape, Size and what is
+// computed from them: the shape arithmetic exporters write) are constants
+// of the lowering; integer and boolean values computed from activations
+// (ArgMax, comparisons, casts) are evaluated each run, never
+// differentiated. A trainable value whose gradient cannot be computed
+// (its way to the loss crosses an op without a gradient, control flow
+// included, or only its shape reaches the loss) stays constant and is
+// listed in Frozen.
+func Lower(m *graph.Model, sample map[string]*graph.Tensor, trainable func(*graph.Value) bool, loss string) (*Lowered, error) {
 	prog, err := Compile(m)
 	if err != nil {
 		return nil, err
 	}
+	g := m.Graph
 	types := map[*graph.Value]*graph.Tensor{}
+	shapes := map[*graph.Value]*graph.Tensor{} // outputs of shape-only nodes
 	if _, err := prog.Run(sample, &RunOptions{Observe: func(v *graph.Value, t *graph.Tensor) {
 		types[v] = &graph.Tensor{DType: t.DType, Shape: append([]int64{}, t.Shape...)}
+		if v.Producer != nil && v.Graph == g && isShapeOnly(v.Producer) {
+			d, _ := t.Int64s()
+			shapes[v] = graph.MustTensor(graph.Int64, types[v].Shape, append([]int64{}, d...))
+		}
 	}}); err != nil {
-		return nil, fmt.Errorf("lowering: running the model once: %w", err)
+		return nil, fmt.Errorf("running the model once: %w", err)
 	}
-	g := m.Graph
 	for _, v := range g.Initializers {
 		types[v] = &graph.Tensor{DType: v.Const.DType, Shape: v.Const.Shape}
 	}
-	for name, t := range sample {
-		for _, v := range g.Inputs {
-			if v.Name == name {
-				types[v] = &graph.Tensor{DType: t.DType, Shape: t.Shape}
+	var lossValue *graph.Value
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			if o != nil && o.Name == loss {
+				lossValue = o
 			}
 		}
 	}
-	l := &Lowered{G: G.NewGraph(), Inputs: map[*graph.Value]*G.Node{}, Params: map[*graph.Value]*G.Node{}, Nodes: map[*graph.Value]*G.Node{}, Consts: map[*graph.Value]*graph.Tensor{}, model: m}
-	for _, v := range g.Initializers {
-		if trainable(v) {
-			if v.Const.DType != graph.Float {
-				return nil, fmt.Errorf("lowering: trainable initializer %q is %s, not FLOAT", v.Name, v.Const.DType)
-			}
-			data := append([]float32{}, v.Const.Data.([]float32)...)
-			n, err := newValueNode(l.G, v.Name, v.Const.Shape, data)
-			if err != nil {
-				return nil, err
-			}
-			l.Params[v] = n
-			l.Nodes[v] = n
-		} else {
-			l.Consts[v] = v.Const
-		}
+	if lossValue == nil {
+		return nil, fmt.Errorf("the model computes no value %q to train against", loss)
 	}
+	fed := map[*graph.Value]bool{}
 	for _, v := range g.Inputs {
-		if _, isParam := l.Params[v]; isParam || v.Const != nil && sample[v.Name] == nil {
-			continue
-		}
 		t, ok := sample[v.Name]
 		if !ok {
-			return nil, fmt.Errorf("lowering: no sample value for input %q", v.Name)
+			if v.Const != nil {
+				continue
+			}
+			return nil, fmt.Errorf("no sample value for input %q", v.Name)
 		}
+		types[v] = &graph.Tensor{DType: t.DType, Shape: t.Shape}
+		fed[v] = true
+	}
+	params := map[*graph.Value]bool{}
+	var paramList []*graph.Value
+	for _, v := range g.Initializers {
+		if !trainable(v) {
+			continue
+		}
+		if v.Const.DType != graph.Float {
+			return nil, fmt.Errorf("trainable initializer %q is %s, not FLOAT", v.Name, v.Const.DType)
+		}
+		params[v] = true
+		paramList = append(paramList, v)
+	}
+	l := &Lowered{G: G.NewGraph(), Inputs: map[*graph.Value]*G.Node{}, Params: map[*graph.Value]*G.Node{}, Nodes: map[*graph.Value]*G.Node{}, Consts: map[*graph.Value]*graph.Tensor{}, model: m}
+	l.Frozen = planLowering(g, params, fed).freeze(g, prog.ops, paramList, lossValue, types)
+	for _, f := range l.Frozen {
+		delete(params, f.Value)
+	}
+	plan := planLowering(g, params, fed)
+	for _, v := range g.Initializers {
+		if !params[v] {
+			l.Consts[v] = v.Const
+			continue
+		}
+		n, err := newValueNode(l.G, v.Name, v.Const.Shape, append([]float32{}, v.Const.Data.([]float32)...))
+		if err != nil {
+			return nil, err
+		}
+		l.Params[v] = n
+		l.Nodes[v] = n
+	}
+	l.sides, l.fed, l.feedTypes = map[*graph.Value]side{}, map[*graph.Value]*graph.Tensor{}, map[*graph.Value]*graph.Tensor{}
+	for _, v := range g.Inputs {
+		t, ok := sample[v.Name]
+		if !ok || params[v] {
+			continue
+		}
+		l.feedTypes[v] = types[v]
 		if t.DType != graph.Float {
-			l.Consts[v] = t // integer inputs (indices) are fixed at lowering
+			// Indices, token ids, masks: fed each run beside the graph.
+			n := G.NewScalar(l.G, tensor.Float32, G.WithName(v.Name), G.WithValue(G.NewF32(0)))
+			l.fed[v] = t
+			l.sides[v] = side{get: func() *graph.Tensor { return l.fed[v] }}
+			l.Inputs[v], l.Nodes[v] = n, n
 			continue
 		}
 		n, err := newValueNode(l.G, v.Name, t.Shape, append([]float32{}, t.Data.([]float32)...))
@@ -102,74 +161,174 @@ func Lower(m *graph.Model, sample map[string]*graph.Tensor, trainable func(*grap
 		l.Nodes[v] = n
 	}
 	for _, n := range g.Nodes {
-		op := prog.ops[n]
-		dynamic := false
-		for _, v := range n.Inputs {
-			if v != nil && l.Nodes[v] != nil {
-				dynamic = true
-			}
-		}
-		if len(n.Subgraphs) > 0 {
-			for _, sg := range n.Subgraphs {
-				for _, v := range sg.OuterValues() {
-					if l.Nodes[v] != nil {
-						return nil, fmt.Errorf("lowering: node %s has a subgraph on the trainable path; control flow cannot be trained", n.Label())
-					}
-				}
-			}
-		}
-		ctx := &Context{Node: n, Opset: m.Opset(n.Domain), prog: prog, env: Env{}, opts: &RunOptions{}}
-		if !dynamic {
-			in := make([]*graph.Tensor, len(n.Inputs))
-			for i, v := range n.Inputs {
-				if v != nil {
-					in[i] = l.Consts[v]
-				}
-			}
-			for v, t := range l.Consts {
-				ctx.env[v] = t
-			}
-			outs, err := op.Forward(ctx, in)
-			if err != nil {
-				return nil, fmt.Errorf("lowering: node %s: %w", n.Label(), err)
-			}
-			for i, v := range n.Outputs {
-				if v != nil {
-					l.Consts[v] = outs[i]
-				}
-			}
-			continue
-		}
-		fw := &forward{node: n, op: op, ctx: ctx, l: l, consts: make([]*graph.Tensor, len(n.Inputs)), dynIdx: []int{}}
-		var children G.Nodes
-		for i, v := range n.Inputs {
-			switch {
-			case v == nil:
-			case l.Nodes[v] != nil:
-				fw.dynIdx = append(fw.dynIdx, i)
-				fw.inTypes = append(fw.inTypes, types[v])
-				children = append(children, l.Nodes[v])
-			default:
-				fw.consts[i] = l.Consts[v]
-			}
-		}
-		for j, v := range n.Outputs {
-			if v == nil {
-				continue
-			}
-			t, ok := types[v]
-			if !ok {
-				return nil, fmt.Errorf("lowering: output %q of node %s was not computed", v.Name, n.Label())
-			}
-			sel := &outputOp{fw: fw, index: j, out: t}
-			gn, err := G.ApplyOpWithName(sel, v.Name, children...)
-			if err != nil {
-				return nil, fmt.Errorf("lowering: node %s: %w", n.Label(), err)
-			}
-			l.Nodes[v] = gn
+		if err := l.lowerNode(n, prog, plan, types, shapes); err != nil {
+			return nil, err
 		}
 	}
 	return l, nil
+}
+
+// lowerNode adds node n to the lowering: its outputs are constants when
+// it reads no dynamic value or only reads shapes, Gorgonia nodes
+// otherwise.
+func (l *Lowered) lowerNode(n *graph.Node, prog *Program, plan *lowerPlan, types, shapes map[*graph.Value]*graph.Tensor) error {
+	op := prog.ops[n]
+	reads := append([]*graph.Value{}, n.Inputs...)
+	for _, sg := range n.Subgraphs {
+		reads = append(reads, sg.OuterValues()...)
+	}
+	ctx := &Context{Node: n, Opset: l.model.Opset(n.Domain), prog: prog, env: Env{}, opts: &RunOptions{}}
+	dynamic, shaped := false, false
+	for _, o := range n.Outputs {
+		dynamic = dynamic || plan.dynamic[o]
+		if plan.shaped[o] {
+			l.Consts[o], shaped = shapes[o], true
+		}
+	}
+	if shaped {
+		return nil
+	}
+	if !dynamic {
+		in := make([]*graph.Tensor, len(n.Inputs))
+		for i, v := range n.Inputs {
+			if v != nil {
+				in[i] = l.Consts[v]
+			}
+		}
+		for v, t := range l.Consts {
+			ctx.env[v] = t
+		}
+		outs, err := op.Forward(ctx, in)
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.Label(), err)
+		}
+		for i, v := range n.Outputs {
+			if v != nil {
+				l.Consts[v] = outs[i]
+			}
+		}
+		return nil
+	}
+	fw := &forward{node: n, op: op, ctx: ctx, l: l, reads: reads, consts: make([]*graph.Tensor, len(reads)), sides: map[int]side{}}
+	var children G.Nodes
+	for i, v := range reads {
+		switch {
+		case v == nil:
+		case l.Nodes[v] != nil:
+			fw.dynIdx = append(fw.dynIdx, i)
+			t := types[v]
+			if s, ok := l.sides[v]; ok {
+				fw.sides[i] = s
+				t = token
+			}
+			fw.inTypes = append(fw.inTypes, t)
+			children = append(children, l.Nodes[v])
+		default:
+			fw.consts[i] = l.Consts[v]
+		}
+	}
+	for j, v := range n.Outputs {
+		if v == nil {
+			continue
+		}
+		t, ok := types[v]
+		if !ok {
+			return fmt.Errorf("output %q of node %s was not computed", v.Name, n.Label())
+		}
+		sel := &outputOp{fw: fw, index: j, out: t}
+		if t.DType != graph.Float {
+			// Evaluated each run and read by its consumers beside the
+			// Gorgonia graph, which only orders it: a float token.
+			sel.out, sel.side = token, true
+			l.sides[v] = side{get: func() *graph.Tensor { return fw.fwOuts[j] }}
+		}
+		gn, err := G.ApplyOpWithName(sel, v.Name, children...)
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n.Label(), err)
+		}
+		l.Nodes[v] = gn
+	}
+	return nil
+}
+
+// token is the Gorgonia type of a value that is not float: a float
+// scalar that only orders the computation (see side).
+var token = &graph.Tensor{DType: graph.Float}
+
+// side reads the current value of a dynamic value that is not float: an
+// output of its node's last forward evaluation, or a fed input.
+type side struct {
+	get func() *graph.Tensor
+}
+
+// Feed sets the graph inputs of the next run from feed, by input name;
+// each must have the type and shape the lowering was built for.
+func (l *Lowered) Feed(feed map[string]*graph.Tensor) error {
+	for v, n := range l.Inputs {
+		x, ok := feed[v.Name]
+		if !ok {
+			return fmt.Errorf("no value for input %q", v.Name)
+		}
+		if want := l.feedTypes[v]; x.DType != want.DType || !slices.Equal(x.Shape, want.Shape) {
+			return fmt.Errorf("input %q is %s %v, but fine-tuning was prepared for %s %v", v.Name, x.DType, x.Shape, want.DType, want.Shape)
+		}
+		if _, ok := l.fed[v]; ok {
+			l.fed[v] = x
+			continue
+		}
+		if err := G.Let(n, denseOf(x)); err != nil {
+			return fmt.Errorf("input %q: %v", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// denseOf copies a float tensor into a Gorgonia value.
+func denseOf(t *graph.Tensor) G.Value {
+	d := t.Data.([]float32)
+	if len(t.Shape) == 0 {
+		return G.NewF32(d[0])
+	}
+	return tensor.New(tensor.WithShape(intShape(t.Shape)...), tensor.WithBacking(append([]float32{}, d...)))
+}
+
+// Run runs one forward and backward pass of the lowering on vm (a machine
+// over l.G), for a step started with Step. A failure names the ONNX node
+// that failed, never the machine's instruction.
+func (l *Lowered) Run(vm G.VM) error {
+	l.failure = nil
+	err := vm.RunAll()
+	if err == nil {
+		return nil
+	}
+	if l.failure != nil {
+		return l.failure
+	}
+	var at interface{ Node() *G.Node }
+	if errors.As(err, &at) && at.Node() != nil {
+		return fmt.Errorf("computing %q in the training graph: %v", at.Node().Name(), rootCause(err))
+	}
+	return fmt.Errorf("running the training graph: %v", rootCause(err))
+}
+
+// rootCause is the innermost error of a chain (Gorgonia's wrapping adds
+// its instruction dump, which means nothing to a user).
+func rootCause(err error) error {
+	for {
+		var inner error
+		switch e := err.(type) {
+		case interface{ Err() error }:
+			inner = e.Err()
+		case interface{ Cause() error }:
+			inner = e.Cause()
+		default:
+			inner = errors.Unwrap(err)
+		}
+		if inner == nil {
+			return err
+		}
+		err = inner
+	}
 }
 
 // Step starts a new training step: gradient caches from the previous one
@@ -272,13 +431,17 @@ func aliases(t *graph.Tensor, data []float32) bool {
 
 // forward is the shared state of the Gorgonia nodes of one ONNX node.
 type forward struct {
-	node    *graph.Node
-	op      *Op
-	ctx     *Context
-	l       *Lowered
-	consts  []*graph.Tensor // constant inputs by index (nil where dynamic)
-	dynIdx  []int           // indices of the dynamic inputs, in child order
-	inTypes []*graph.Tensor // dtype/shape of the dynamic inputs
+	node *graph.Node
+	op   *Op
+	ctx  *Context
+	l    *Lowered
+	// reads are the node's inputs followed by the values its subgraphs
+	// read from the main graph.
+	reads   []*graph.Value
+	consts  []*graph.Tensor // constant reads by index (nil where dynamic)
+	dynIdx  []int           // indices of the dynamic reads, in child order
+	inTypes []*graph.Tensor // dtype/shape of the dynamic reads (token for sides)
+	sides   map[int]side    // dynamic reads that are not float, by index
 
 	// forward cache: all outputs of the last evaluation in this step
 	fwStep int
@@ -288,16 +451,34 @@ type forward struct {
 	grads    map[int][]*graph.Tensor
 }
 
+// inputs returns the node's inputs for the values of its dynamic reads;
+// the values its subgraphs read go to the context's environment.
 func (f *forward) inputs(vals []G.Value) ([]*graph.Tensor, error) {
 	in := append([]*graph.Tensor{}, f.consts...)
 	for k, i := range f.dynIdx {
+		if s, ok := f.sides[i]; ok {
+			in[i] = s.get()
+			continue
+		}
 		t, err := fromValue(vals[k])
 		if err != nil {
 			return nil, err
 		}
 		in[i] = t
 	}
-	return in, nil
+	n := len(f.node.Inputs)
+	for i, v := range f.reads[n:] {
+		f.ctx.env[v] = in[n+i]
+	}
+	return in[:n], nil
+}
+
+// fail records the first failure of the run and returns it.
+func (f *forward) fail(err error) error {
+	if f.l.failure == nil {
+		f.l.failure = err
+	}
+	return err
 }
 
 func (f *forward) hash(h hash.Hash, kind string, index int) {
@@ -308,7 +489,8 @@ func (f *forward) hash(h hash.Hash, kind string, index int) {
 type outputOp struct {
 	fw    *forward
 	index int
-	out   *graph.Tensor // dtype and shape of the output
+	out   *graph.Tensor // dtype and shape of the output (token for a side)
+	side  bool          // the output is not float: read beside the graph
 }
 
 func (o *outputOp) Arity() int { return len(o.fw.dynIdx) }
@@ -329,16 +511,28 @@ func (o *outputOp) Do(vals ...G.Value) (G.Value, error) {
 	f := o.fw
 	in, err := f.inputs(vals)
 	if err != nil {
-		return nil, err
+		return nil, f.fail(fmt.Errorf("node %s: %w", f.node.Label(), err))
 	}
 	if f.fwStep != f.l.step || f.fwOuts == nil || len(f.node.Outputs) == 1 {
 		outs, err := f.op.Forward(f.ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", f.node.Label(), err)
+			return nil, f.fail(fmt.Errorf("node %s: %w", f.node.Label(), err))
 		}
 		f.fwOuts, f.fwStep = outs, f.l.step
 	}
-	return toValue(f.fwOuts[o.index], in)
+	if o.side {
+		return G.NewF32(0), nil
+	}
+	t := f.fwOuts[o.index]
+	if !slices.Equal(t.Shape, o.out.Shape) {
+		return nil, f.fail(fmt.Errorf("node %s: output %q has shape %v in this sample but %v in the one fine-tuning was prepared with: its shape depends on the data, which training cannot follow (give samples on which it keeps one shape, or --no-finetune)",
+			f.node.Label(), f.node.Outputs[o.index].Name, t.Shape, o.out.Shape))
+	}
+	v, err := toValue(t, in)
+	if err != nil {
+		return nil, f.fail(fmt.Errorf("node %s: %w", f.node.Label(), err))
+	}
+	return v, nil
 }
 func (o *outputOp) ReturnsPtr() bool      { return false }
 func (o *outputOp) CallsExtern() bool     { return false }
@@ -353,15 +547,21 @@ func (o *outputOp) String() string {
 	return fmt.Sprintf("%s[%d]", o.fw.node.OpType, o.index)
 }
 
-// DiffWRT: every dynamic input is differentiable when the op has a gradient.
+// DiffWRT: every float dynamic input of a float output is differentiable
+// when the op has a gradient; a subgraph's reads never are.
 func (o *outputOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
-	if o.fw.op.Backward != nil {
-		for k := range d {
-			d[k] = o.fw.inTypes[k].DType == graph.Float
-		}
+	for k := range d {
+		d[k] = o.differentiable(k)
 	}
 	return d
+}
+
+func (o *outputOp) differentiable(k int) bool {
+	f := o.fw
+	i := f.dynIdx[k]
+	_, isSide := f.sides[i]
+	return f.op.Backward != nil && !o.side && !isSide && i < len(f.node.Inputs) && f.inTypes[k].DType == graph.Float
 }
 
 // SymDiff returns, per dynamic input, a node computing its gradient.
@@ -372,7 +572,7 @@ func (o *outputOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	out := make(G.Nodes, len(inputs))
 	children := append(append(G.Nodes{}, inputs...), output, grad)
 	for k := range inputs {
-		if o.fw.inTypes[k].DType != graph.Float {
+		if !o.differentiable(k) {
 			continue
 		}
 		gop := &gradOp{fw: o.fw, outIndex: o.index, inPos: k, out: o.out}
@@ -443,7 +643,7 @@ func (o *gradOp) Do(vals ...G.Value) (G.Value, error) {
 		}
 		g, err := f.op.Backward(f.ctx, in, outs, douts)
 		if err != nil {
-			return nil, fmt.Errorf("gradient of node %s: %w", f.node.Label(), err)
+			return nil, f.fail(fmt.Errorf("gradient of node %s: %w", f.node.Label(), err))
 		}
 		f.grads[o.outIndex], f.gradStep[o.outIndex] = g, f.l.step
 	}

@@ -1,6 +1,7 @@
 package qat
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -36,20 +37,17 @@ func (t *trainer) lower(model *graph.Model, feed map[string]*graph.Tensor, batch
 	}
 	// Only values the loss depends on get gradients: the others (a head
 	// that does not feed the trained output) stay as they are.
-	needed := lossInputs(model, t.loss.Outputs[0].Name)
-	l, err := engine.Lower(model, feed, func(v *graph.Value) bool { return byName[v.Name] != nil && needed[v.Name] })
+	lossName := t.loss.Outputs[0].Name
+	needed := lossInputs(model, lossName)
+	l, err := engine.Lower(model, feed, func(v *graph.Value) bool { return byName[v.Name] != nil && needed[v.Name] }, lossName)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("preparing fine-tuning: %w", err)
 	}
+	t.noteFrozen(l.Frozen)
 	lw := &lowered{batch: batch, l: l}
-	var loss *G.Node
-	for v, n := range l.Nodes {
-		if v.Name == t.loss.Outputs[0].Name {
-			loss = n
-		}
-	}
-	if loss == nil {
-		return nil, fmt.Errorf("the loss does not depend on any trainable value")
+	loss := l.Nodes[lossValue(model, lossName)]
+	if loss == nil || len(l.Params) == 0 {
+		return nil, nothingToTrain(l.Frozen)
 	}
 	var mine []*graph.Value
 	for v := range l.Params {
@@ -67,6 +65,70 @@ func (t *trainer) lower(model *graph.Model, feed map[string]*graph.Tensor, batch
 	lw.machine = G.NewTapeMachine(l.G, G.BindDualValues(lw.nodes...))
 	t.lowered++
 	return lw, nil
+}
+
+// lossValue returns the value of model's main graph called loss.
+func lossValue(model *graph.Model, loss string) *graph.Value {
+	for _, n := range model.Graph.Nodes {
+		for _, o := range n.Outputs {
+			if o != nil && o.Name == loss {
+				return o
+			}
+		}
+	}
+	return nil
+}
+
+// ErrNothingToTrain is the error of a training run in which no trainable
+// value can be trained (see FrozenValue).
+var ErrNothingToTrain = errors.New("nothing to fine-tune")
+
+func nothingToTrain(frozen []engine.Frozen) error {
+	if len(frozen) == 0 {
+		return fmt.Errorf("%w: the trained output does not depend on any weight or scale", ErrNothingToTrain)
+	}
+	parts := make([]string, len(frozen))
+	for i, f := range frozen {
+		parts[i] = f.String()
+	}
+	return fmt.Errorf("%w: the gradient of no weight or scale can be computed; frozen: %s", ErrNothingToTrain, strings.Join(parts, "; "))
+}
+
+// FrozenValue is a trainable value that fine-tuning kept as it was
+// because the loss's gradient with respect to it cannot be computed.
+type FrozenValue struct {
+	Value string `json:"value"`
+	// Node and Op name the node without a gradient on the value's way to
+	// the loss (empty when no float value leads from it to the loss).
+	Node   string `json:"node,omitempty"`
+	Op     string `json:"op,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// String is `W (node "X", op Y has no gradient)`.
+func (f FrozenValue) String() string { return f.Value + " (" + f.Reason + ")" }
+
+// noteFrozen records a lowering's frozen values.
+func (t *trainer) noteFrozen(frozen []engine.Frozen) {
+	if t.frozen == nil {
+		t.frozen = map[string]FrozenValue{}
+	}
+	for _, f := range frozen {
+		fv := FrozenValue{Value: f.Value.Name, Reason: f.Reason()}
+		if f.Node != nil {
+			fv.Node, fv.Op = f.Node.Name, f.Node.OpType
+		}
+		t.frozen[fv.Value] = fv
+	}
+}
+
+// frozenValues lists the values frozen in any lowering, by name.
+func (t *trainer) frozenValues() []FrozenValue {
+	var out []FrozenValue
+	for _, name := range slices.Sorted(maps.Keys(t.frozen)) {
+		out = append(out, t.frozen[name])
+	}
+	return out
 }
 
 // lossInputs returns the names of every value of model's main graph that
@@ -248,18 +310,12 @@ func (t *trainer) feeds(batch []int) ([]map[string]*graph.Tensor, error) {
 
 // run feeds one run of lw and returns the loss and the gradients.
 func (lw *lowered) run(feed map[string]*graph.Tensor) (float64, [][]float32, error) {
-	for v, n := range lw.l.Inputs {
-		x, ok := feed[v.Name]
-		if !ok {
-			return 0, nil, fmt.Errorf("no value for input %q", v.Name)
-		}
-		if err := G.Let(n, denseOf(x)); err != nil {
-			return 0, nil, err
-		}
+	if err := lw.l.Feed(feed); err != nil {
+		return 0, nil, err
 	}
 	lw.machine.Reset()
 	lw.l.Step()
-	if err := lw.machine.RunAll(); err != nil {
+	if err := lw.l.Run(lw.machine); err != nil {
 		return 0, nil, err
 	}
 	// Gorgonia adds each run's gradients to the parameters' dual values:

@@ -148,6 +148,8 @@ type Result struct {
 	// again after each precision change of the schedule and whenever the
 	// samples change shape.
 	Lowerings int `json:"lowerings"`
+	// Frozen are the trainable values kept as they were (see FrozenValue).
+	Frozen []FrozenValue `json:"frozen,omitempty"`
 }
 
 func (c *Config) defaults() error {
@@ -196,7 +198,8 @@ type trainer struct {
 	opt       *optState
 	lowered   int // Gorgonia graphs built
 	trainable map[*graph.Value]bool
-	bits      BitsStep // widths currently in force
+	frozen    map[string]FrozenValue // by name, from every lowering
+	bits      BitsStep               // widths currently in force
 
 	// lowerings by batch size (1: the model itself, gradients accumulated
 	// sample by sample; n > 1: a re-batched copy), each for the sample
@@ -382,6 +385,7 @@ func Train(tm *TrainingModel, data Data, cfg Config) (*Result, error) {
 	}
 	res.Steps = step
 	res.Lowerings = t.lowered
+	res.Frozen = t.frozenValues()
 	res.BestScore = best
 	res.Rebatched = t.rebatchErr == nil && t.rebatched
 	if t.rebatchErr != nil {
@@ -653,18 +657,6 @@ func (t *trainer) readdLoss() error {
 	g.Nodes = append(g.Nodes, t.loss)
 	g.Outputs = append(g.Outputs, t.loss.Outputs[0])
 	return nil
-}
-
-func denseOf(t *graph.Tensor) G.Value {
-	d := t.Data.([]float32)
-	if len(t.Shape) == 0 {
-		return G.NewF32(d[0])
-	}
-	shape := make([]int, len(t.Shape))
-	for i, x := range t.Shape {
-		shape[i] = int(x)
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32{}, d...)))
 }
 
 func valueData(v G.Value) []float32 {

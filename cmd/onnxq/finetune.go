@@ -230,6 +230,9 @@ func finetuneAction(c *cli.Context) error {
 		if res.Accumulated != "" {
 			fmt.Fprintf(c.App.Writer, "note: %s\n", res.Accumulated)
 		}
+		for _, f := range res.Frozen {
+			fmt.Fprintf(c.App.Writer, "frozen: %s\n", f)
+		}
 		for i, s := range res.Scores {
 			fmt.Fprintf(c.App.Writer, "epoch %d: top-1 %.2f%%\n", i+1, 100*s)
 		}
@@ -263,7 +266,7 @@ func trainQDQ(c *cli.Context, m *graph.Model, where string, data qat.Data, cfg q
 	res, err := qat.Train(tm, data, cfg)
 	bar.Finish()
 	if err != nil {
-		return nil, userErrorf("%s: %v", where, err)
+		return nil, userErrorf("%s: %w", where, err)
 	}
 	if err := qat.ToQDQ(tm); err != nil {
 		return nil, err

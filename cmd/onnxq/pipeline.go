@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -183,6 +184,9 @@ type finetuneStage struct {
 	Epochs      int         `json:"epochs"`
 	MaxSteps    int         `json:"max_steps"`
 	Training    *qat.Result `json:"training"`
+	// Skipped says why no fine-tuned candidate was made although
+	// fine-tuning was asked for (nothing in the model can be trained).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 type exportStage struct {
@@ -371,6 +375,10 @@ func newPipeline(c *cli.Context) (*pipeline, error) {
 		return nil, err
 	}
 	p.model, p.in, p.out = m, in, c.String("output")
+	if len(m.Graph.Outputs) == 0 {
+		// Nothing to measure a candidate by, nor to fine-tune.
+		return nil, userErrorf("%s declares no graph outputs: quantize measures and fine-tunes a model by its outputs; list them in the graph's output field", in)
+	}
 	if err := checkOutput(in, p.out); err != nil {
 		return nil, err
 	}
@@ -536,6 +544,11 @@ func (p *pipeline) finetune() error {
 	}
 	qc := p.plan.config(p.train.Len(), first)
 	tres, err := trainQDQ(p.c, ft, p.in, data, qc)
+	if errors.Is(err, qat.ErrNothingToTrain) {
+		// The PTQ model is the result; the report says why.
+		st.Seconds, st.Skipped = time.Since(t).Seconds(), err.Error()
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -577,6 +590,9 @@ func (p *pipeline) measure() error {
 	ms.Seconds = time.Since(t).Seconds()
 	ms.Float, ms.PTQ = figs[0], figs[1]
 	ms.Criterion, p.res.Why = "mean_sqnr", "fine-tuning skipped (--no-finetune)"
+	if f := p.res.Stages.Finetune; f != nil && f.Skipped != "" {
+		p.res.Why = "fine-tuning skipped: " + f.Skipped
+	}
 	switch {
 	case p.judge.Labels != nil:
 		ms.Criterion = "top1"
@@ -894,14 +910,20 @@ func (r *quantizeResult) writeText(w io.Writer) error {
 		line += fmt.Sprintf("; budget %s: layers %s", p.Budget, p.Chosen)
 	}
 	fmt.Fprintf(tw, "ptq\t%.1f s\t%s\n", p.Seconds, line)
-	if f := s.Finetune; f != nil {
+	switch f := s.Finetune; {
+	case f != nil && f.Skipped != "":
+		fmt.Fprintf(tw, "finetune\t%.1f s\tskipped: %s\n", f.Seconds, f.Skipped)
+	case f != nil:
 		how := fmt.Sprintf("batch %d", f.BatchSize)
 		if f.Accumulate {
 			how += " (accumulated sample by sample)"
 		}
 		fmt.Fprintf(tw, "finetune\t%.1f s\t%d steps (stopped by %s) on %s: %s loss against the float model, lr %g, %s, final loss %.4g\n",
 			f.Seconds, f.Training.Steps, f.Training.StoppedBy, f.Data, f.Loss, f.LR, how, f.Training.FinalLoss)
-	} else {
+		for _, fr := range f.Training.Frozen {
+			fmt.Fprintf(tw, "\t\tfrozen: %s\n", fr)
+		}
+	default:
 		fmt.Fprintf(tw, "finetune\t-\tskipped (--no-finetune)\n")
 	}
 	m := s.Measure
