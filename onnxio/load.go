@@ -132,3 +132,30 @@ func readExternalIn(dir string, t *onnxpb.TensorProto) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// ExternalFiles returns the paths of the external data files that the
+// model at path refers to (each once, in the order the tensors name
+// them), as Load finds them: inside the model's folder.
+func ExternalFiles(path string) ([]string, error) {
+	m, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	seen := map[string]bool{}
+	err = WalkTensors(m.Proto, func(_ TensorSite, t *onnxpb.TensorProto) error {
+		if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+			return nil
+		}
+		info, err := ParseExternal(t)
+		if err != nil {
+			return err
+		}
+		if p := filepath.Join(m.Dir, filepath.FromSlash(info.Location)); !seen[p] {
+			seen[p] = true
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files, err
+}

@@ -371,12 +371,6 @@ func newPipeline(c *cli.Context) (*pipeline, error) {
 		return nil, err
 	}
 	p.model, p.in, p.out = m, in, c.String("output")
-	if err := checkOutput(in, p.out); err != nil {
-		return nil, err
-	}
-	if err := checkSideOutput("--report", c.String("report"), in, p.out, c.String("stats")); err != nil {
-		return nil, err
-	}
 	if c.String("calib") == "" {
 		return nil, userErrorf("quantize needs --calib DATA, the calibration samples; see 'onnxq quantize --help'")
 	}

@@ -64,7 +64,7 @@ func Check(p Plan) error {
 		}
 		for _, prev := range outs {
 			if o.sameAs(prev) || o.inFolder(prev) || prev.inFolder(o) {
-				return fmt.Errorf("%s %s and %s %s are the same file; choose another file for one of them", prev.f.Flag, prev.f.Path, f.Flag, f.Path)
+				return fmt.Errorf("%s %s would overwrite %s %s, which this command also writes; choose another file", f.Flag, f.Path, prev.f.Flag, prev.f.Path)
 			}
 		}
 		outs = append(outs, o)
@@ -134,11 +134,16 @@ func newOutput(f File) (output, error) {
 
 // against refuses o when writing it would change the input in.
 func (o output) against(in File) error {
+	what := in.Flag + " " + in.Path
 	ist, err := os.Stat(in.Path)
 	if err != nil {
-		return nil // a missing input is the reader's error to report
+		// The reader reports a missing input; the output must still not
+		// take its name.
+		if o.resolved == resolve(in.Path) {
+			return fmt.Errorf("%s %s would overwrite %s, which this command reads; choose another file", o.f.Flag, o.f.Path, what)
+		}
+		return nil
 	}
-	what := in.Flag + " " + in.Path
 	switch {
 	case o.st != nil && os.SameFile(o.st, ist):
 		return fmt.Errorf("%s %s would overwrite %s, which this command reads; choose another file", o.f.Flag, o.f.Path, what)
