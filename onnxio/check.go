@@ -1,7 +1,9 @@
 package onnxio
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/bits"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/onnxq/onnxq/internal/outpath"
 	"github.com/onnxq/onnxq/onnxio/onnxpb"
 )
 
@@ -189,49 +192,18 @@ func checkExternal(t *onnxpb.TensorProto, n int64, dir string, fileSizes map[str
 	}
 	size, ok := fileSizes[info.Location]
 	if !ok {
-		p, err := resolveExternal(dir, info.Location)
+		f, st, err := openExternal(dir, info.Location)
 		if err != nil {
 			return err
 		}
-		size, err = regularFileSize(p, info.Location)
-		if err != nil {
-			return err
-		}
+		f.Close()
+		size = st.Size()
 		fileSizes[info.Location] = size
 	}
 	if info.Offset > size || want > size-info.Offset {
 		return fmt.Errorf("external data %q holds %d bytes; the tensor needs %d at offset %d", info.Location, size, want, info.Offset)
 	}
 	return nil
-}
-
-// regularFileSize returns the size of the external data file at p (loc as
-// the model names it). Directories, devices and pipes are refused: reading
-// them would fail or never end.
-func regularFileSize(p, loc string) (int64, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return 0, fmt.Errorf("external data file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return 0, fmt.Errorf("external data %q is not a regular file but %s", loc, fileKind(st.Mode()))
-	}
-	return st.Size(), nil
-}
-
-// fileKind names the kind of a file that is not a regular one.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file (" + m.Type().String() + ")"
 }
 
 // TypedField returns the name of the TensorProto field that holds the
@@ -291,24 +263,61 @@ func typedLen(t *onnxpb.TensorProto, field string) int64 {
 	return 0
 }
 
-// resolveExternal joins a checked location to dir and makes sure that the
-// result, after following symbolic links, is still inside dir.
-func resolveExternal(dir, loc string) (string, error) {
+// openExternal opens the external data file loc for reading through an
+// os.Root on the model's folder dir: no path, symbolic link or ".." can
+// lead outside dir, even when the folder changes while it is read (a
+// location checked first and opened by path afterwards could be swapped
+// for a link in between). Only a regular file is opened: a folder, device
+// or named pipe is refused before it is opened (reading a pipe that
+// nobody writes to would never end), and again after, by the opened file,
+// in case it was swapped in between. The caller reads the file returned.
+func openExternal(dir, loc string) (*os.File, fs.FileInfo, error) {
 	if err := checkLocation(loc); err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	p := filepath.Join(dir, filepath.FromSlash(loc))
-	realDir, err := filepath.EvalSymlinks(dir)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return "", fmt.Errorf("model folder: %w", err)
+		return nil, nil, fmt.Errorf("model folder: %w", err)
 	}
-	realP, err := filepath.EvalSymlinks(p)
+	defer root.Close()
+	name := filepath.FromSlash(loc)
+	st, err := root.Stat(name)
 	if err != nil {
-		return "", fmt.Errorf("external data file %q: %w", loc, err)
+		return nil, nil, externalError(loc, err)
 	}
-	rel, err := filepath.Rel(realDir, realP)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("external data location %q leaves the model's folder", loc)
+	if !st.Mode().IsRegular() {
+		return nil, nil, notRegular(loc, st)
 	}
-	return realP, nil
+	f, err := root.OpenFile(name, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, nil, externalError(loc, err)
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, nil, externalError(loc, err)
+		}
+		return nil, nil, notRegular(loc, st)
+	}
+	return f, st, nil
+}
+
+// escapesRoot is the reason os.Root gives for a path that leads outside
+// it; the os package does not export the error.
+const escapesRoot = "path escapes from parent"
+
+// externalError says why the external data file loc could not be opened.
+func externalError(loc string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if pe.Err.Error() == escapesRoot {
+			return fmt.Errorf("external data location %q leaves the model's folder", loc)
+		}
+		err = pe.Err
+	}
+	return fmt.Errorf("external data file %q: %w", loc, err)
+}
+
+func notRegular(loc string, st fs.FileInfo) error {
+	return fmt.Errorf("external data %q is not a regular file but %s", loc, outpath.Kind(st.Mode()))
 }

@@ -99,14 +99,15 @@ func readExternal(dir string, t *onnxpb.TensorProto) ([]byte, error) {
 	return b, nil
 }
 
-// readExternalIn checks the external data of t (as Load does) and reads it.
-// Nothing is allocated before the file is known to hold the bytes.
+// readExternalIn checks the external data of t (as Load does) and reads
+// it from the file it checked: one file opened inside dir (openExternal),
+// whose size is checked before anything is allocated.
 func readExternalIn(dir string, t *onnxpb.TensorProto) ([]byte, error) {
 	n, err := ElemCount(t.GetDims())
 	if err != nil {
 		return nil, err
 	}
-	if err := checkExternal(t, n, dir, map[string]int64{}); err != nil {
+	if err := checkExternal(t, n, "", nil); err != nil {
 		return nil, err
 	}
 	info, err := ParseExternal(t)
@@ -117,26 +118,44 @@ func readExternalIn(dir string, t *onnxpb.TensorProto) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := resolveExternal(dir, info.Location)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
+	f, st, err := openExternal(dir, info.Location)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	// The file may have changed since it was checked: check what was opened.
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() || info.Offset > st.Size() || want > st.Size()-info.Offset {
-		return nil, fmt.Errorf("external data %q changed while it was read (%d bytes now; the tensor needs %d at offset %d)", info.Location, st.Size(), want, info.Offset)
+	if info.Offset > st.Size() || want > st.Size()-info.Offset {
+		return nil, fmt.Errorf("external data %q holds %d bytes; the tensor needs %d at offset %d", info.Location, st.Size(), want, info.Offset)
 	}
 	buf := make([]byte, want)
 	if _, err := io.ReadFull(io.NewSectionReader(f, info.Offset, want), buf); err != nil {
 		return nil, fmt.Errorf("read external data %q: %w", info.Location, err)
 	}
 	return buf, nil
+}
+
+// ExternalFiles returns the paths of the external data files that the
+// model at path refers to (each once, in the order the tensors name
+// them), as Load finds them: inside the model's folder.
+func ExternalFiles(path string) ([]string, error) {
+	m, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	seen := map[string]bool{}
+	err = WalkTensors(m.Proto, func(_ TensorSite, t *onnxpb.TensorProto) error {
+		if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+			return nil
+		}
+		info, err := ParseExternal(t)
+		if err != nil {
+			return err
+		}
+		if p := filepath.Join(m.Dir, filepath.FromSlash(info.Location)); !seen[p] {
+			seen[p] = true
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files, err
 }

@@ -1,13 +1,17 @@
 package onnxio
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/onnxq/onnxq/internal/outpath"
 	"github.com/onnxq/onnxq/onnxio/onnxpb"
 )
 
@@ -198,7 +202,10 @@ func externalBytes(m *onnxpb.ModelProto) int64 {
 
 // WriteFileAtomic writes data to a temporary file beside path, syncs it and
 // renames it over path, so readers see the old file or the new one, never
-// a part. It is the one way onnxq writes output files.
+// a part. It is the one way onnxq writes output files. A symbolic link at
+// path is kept and the file it leads to replaced; anything but a regular
+// file (a device, a named pipe, a folder) is refused, never replaced. A
+// replaced file keeps its permissions; a new one gets 0666 less the umask.
 func WriteFileAtomic(path string, data []byte) error {
 	a, err := createAtomic(path)
 	if err != nil {
@@ -217,18 +224,37 @@ func WriteFileAtomic(path string, data []byte) error {
 // atomicFile is a temporary file beside path that replaces path only when
 // committed; abort removes it. A nil *atomicFile does nothing.
 type atomicFile struct {
-	f    *os.File
-	path string
-	size int64
-	done bool // renamed over path
+	f      *os.File
+	path   string // the file replaced (a symbolic link resolved)
+	perm   os.FileMode
+	exists bool // path held a file when the write began
+	size   int64
+	done   bool // renamed over path
 }
 
 func createAtomic(path string) (*atomicFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	target, perm, exists, err := outpath.Target(path)
 	if err != nil {
 		return nil, err
 	}
-	return &atomicFile{f: f, path: path}, nil
+	f, err := createTemp(target, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &atomicFile{f: f, path: target, perm: perm, exists: exists}, nil
+}
+
+// createTemp creates a new file beside path with permission perm (less
+// the umask), named after path so that a leftover is recognisable.
+func createTemp(path string, perm os.FileMode) (*os.File, error) {
+	prefix := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	for range 10000 {
+		f, err := os.OpenFile(prefix+strconv.FormatUint(rand.Uint64()%1e9, 10), os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("cannot create a temporary file beside %s", path)
 }
 
 // appendAligned pads the file with zeros to a multiple of align, writes b
@@ -248,29 +274,41 @@ func (a *atomicFile) appendAligned(b []byte, align int64) (int64, error) {
 	return off, nil
 }
 
-// finish syncs and closes the temporary file.
+// finish gives the temporary file the permission of the file it replaces
+// (the umask may have removed bits at creation), syncs and closes it.
 func (a *atomicFile) finish() error {
 	if a == nil {
 		return nil
 	}
-	if err := a.f.Sync(); err != nil {
-		return err
+	if a.exists {
+		if err := a.f.Chmod(a.perm); err != nil {
+			return err
+		}
 	}
-	if err := a.f.Chmod(0o644); err != nil {
+	if err := a.f.Sync(); err != nil {
 		return err
 	}
 	return a.f.Close()
 }
 
-// commit renames the finished temporary file over path.
+// commit renames the finished temporary file over path, unless something
+// other than a regular file took its place meanwhile, and syncs the folder
+// so that the rename lasts.
 func (a *atomicFile) commit() error {
 	if a == nil {
 		return nil
+	}
+	if st, err := os.Lstat(a.path); err == nil && !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is %s; onnxq replaces only regular files", a.path, outpath.Kind(st.Mode()))
 	}
 	if err := os.Rename(a.f.Name(), a.path); err != nil {
 		return err
 	}
 	a.done = true
+	if d, err := os.Open(filepath.Dir(a.path)); err == nil {
+		d.Sync() // best effort: some file systems refuse to sync a folder
+		d.Close()
+	}
 	return nil
 }
 

@@ -70,9 +70,6 @@ func budgetAction(c *cli.Context) error {
 		return err
 	}
 	out := c.String("output")
-	if err := checkOutput(in, out); err != nil {
-		return err
-	}
 	if c.String("stats") != "" {
 		return userErrorf("--stats does not combine with a budget: the search calibrates every tensor itself")
 	}
@@ -228,10 +225,7 @@ func searchBudget(c *cli.Context, m *graph.Model, where string, cfg ptq.Config, 
 // the chosen per-layer config (--save-config, default OUT.config.json) and
 // with --html the HTML report. It returns the config file's path.
 func saveBudgetFiles(c *cli.Context, in, out, evalDesc string, br *budgetRun) (string, error) {
-	cfgPath := c.String("save-config")
-	if cfgPath == "" {
-		cfgPath = strings.TrimSuffix(out, filepath.Ext(out)) + ".config.json"
-	}
+	cfgPath := budgetConfigPath(c)
 	if err := ptq.SaveConfig(cfgPath, br.Search.Variant.Config); err != nil {
 		return "", err
 	}

@@ -117,9 +117,6 @@ func finetuneAction(c *cli.Context) error {
 		return err
 	}
 	out := c.String("output")
-	if err := checkOutput(in, out); err != nil {
-		return err
-	}
 	src, labels, err := openData(c, "data", m, c.String("labels"))
 	if err != nil {
 		return err
@@ -341,9 +338,6 @@ func exportCommand() *cli.Command {
 				return err
 			}
 			out := c.String("output")
-			if err := checkOutput(in, out); err != nil {
-				return err
-			}
 			log, err := exportModel(m, in, c.String("target"))
 			if err != nil {
 				return err

@@ -64,6 +64,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		if c.OnUsageError == nil {
 			c.OnUsageError = usageError
 		}
+		c.Action = checkedAction(c.Action)
 	}
 	return app
 }

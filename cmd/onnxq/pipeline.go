@@ -379,12 +379,6 @@ func newPipeline(c *cli.Context) (*pipeline, error) {
 		// Nothing to measure a candidate by, nor to fine-tune.
 		return nil, userErrorf("%s declares no graph outputs: quantize measures and fine-tunes a model by its outputs; list them in the graph's output field", in)
 	}
-	if err := checkOutput(in, p.out); err != nil {
-		return nil, err
-	}
-	if err := checkSideOutput("--report", c.String("report"), in, p.out, c.String("stats")); err != nil {
-		return nil, err
-	}
 	if c.String("calib") == "" {
 		return nil, userErrorf("quantize needs --calib DATA, the calibration samples; see 'onnxq quantize --help'")
 	}

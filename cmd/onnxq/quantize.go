@@ -120,35 +120,6 @@ func loadModelArg(c *cli.Context) (*graph.Model, string, error) {
 	return m, path, nil
 }
 
-// checkOutput refuses an output path that would overwrite the input.
-func checkOutput(in, out string) error {
-	if out == "" {
-		return userErrorf("-o OUTPUT is required")
-	}
-	a, _ := filepath.Abs(in)
-	b, _ := filepath.Abs(out)
-	if a == b {
-		return userErrorf("-o %s would overwrite the input model; choose another file", out)
-	}
-	return nil
-}
-
-// checkSideOutput refuses a second output file (flag names it: --report,
-// a calibrate -o) that would overwrite one of the files the command reads
-// or writes: the input model, a statistics shard, the model output.
-func checkSideOutput(flag, path string, others ...string) error {
-	if path == "" {
-		return nil
-	}
-	p, _ := filepath.Abs(path)
-	for _, o := range others {
-		if a, _ := filepath.Abs(o); o != "" && a == p {
-			return userErrorf("%s %s would overwrite %s, which this command also uses; choose another file", flag, path, o)
-		}
-	}
-	return nil
-}
-
 // ptqFlags are insert-qdq's flags without a budget (quantize takes them
 // too): the calibration data, the output, the report, saved statistics,
 // --json and the quantization settings.
@@ -178,12 +149,6 @@ func insertQDQAction(c *cli.Context) error {
 		return err
 	}
 	out := c.String("output")
-	if err := checkOutput(in, out); err != nil {
-		return err
-	}
-	if err := checkSideOutput("--report", c.String("report"), in, out, c.String("stats")); err != nil {
-		return err
-	}
 	cfg, err := quantConfig(c)
 	if err != nil {
 		return err
@@ -274,9 +239,6 @@ func calibrateAction(c *cli.Context) error {
 	out := c.String("output")
 	if shards := c.StringSlice("merge"); len(shards) > 0 {
 		var files []*calibrate.File
-		if err := checkSideOutput("-o", out, append(splitList(shards), c.Args().Slice()...)...); err != nil {
-			return err
-		}
 		for _, s := range splitList(shards) {
 			f, err := calibrate.Load(s)
 			if err != nil {
@@ -292,9 +254,6 @@ func calibrateAction(c *cli.Context) error {
 	}
 	m, in, err := loadModelArg(c)
 	if err != nil {
-		return err
-	}
-	if err := checkSideOutput("-o", out, in); err != nil {
 		return err
 	}
 	if c.String("calib") == "" {

@@ -37,6 +37,7 @@ import (
 	"github.com/onnxq/onnxq/dataset"
 	"github.com/onnxq/onnxq/engine/ort"
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/onnxio"
 	"github.com/onnxq/onnxq/scripts/internal/childproc"
 )
 
@@ -149,7 +150,7 @@ func benchAll(bin, lib, jsonOut, only string, reps int) error {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(jsonOut, append(data, '\n'), 0o644)
+		return onnxio.WriteFileAtomic(jsonOut, append(data, '\n'))
 	}
 	return nil
 }

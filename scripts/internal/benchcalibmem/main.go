@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"github.com/onnxq/onnxq/internal/testdata"
+	"github.com/onnxq/onnxq/onnxio"
 	"github.com/onnxq/onnxq/scripts/internal/childproc"
 )
 
@@ -119,7 +120,7 @@ func benchAll(bin, samples string, reps int, jsonOut string) error {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(jsonOut, append(out, '\n'), 0o644)
+		return onnxio.WriteFileAtomic(jsonOut, append(out, '\n'))
 	}
 	return nil
 }

@@ -21,8 +21,9 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/onnxq/onnxq/onnxio"
 )
 
 // funcName is the function of mnist_binary.go whose body returns the model.
@@ -56,25 +57,8 @@ func run(src, out string) error {
 	if len(data) == 0 {
 		return fmt.Errorf("%s: empty model literal", src)
 	}
-	// Write next to the destination and rename, so a crash never leaves a
-	// truncated model at the final path.
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".extractmnist-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
+	// Atomic, so a crash never leaves a truncated model at the final path.
+	return onnxio.WriteFileAtomic(out, []byte(data))
 }
 
 // findLiteral returns the string literal converted to []byte in the body of
